@@ -1,0 +1,48 @@
+# The one place that knows CPython from MicroPython. Everything else imports from here.
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+try:
+    from binascii import a2b_base64, b2a_base64  # noqa: F401 (re-exported)
+except ImportError:  # firmware before 1.20 has only the u-prefixed name
+    from ubinascii import b2a_base64  # type: ignore
+
+import time
+
+try:
+    ticks_ms = time.ticks_ms
+    ticks_add = time.ticks_add
+    ticks_diff = time.ticks_diff
+except AttributeError:
+    # CPython: the same ticks arithmetic as the ESP32 port, wrapping at 2**30 ms, so host
+    # runs exercise the wrap instead of hiding it behind 64-bit time.
+    _PERIOD = const(1 << 30)
+    _HALF = const(1 << 29)
+
+    def ticks_ms():
+        return int(time.monotonic() * 1000) & (_PERIOD - 1)
+
+    def ticks_add(t, delta):
+        return (t + delta) & (_PERIOD - 1)
+
+    def ticks_diff(a, b):
+        return ((a - b + _HALF) & (_PERIOD - 1)) - _HALF
+
+
+# The ESP32 port counts wall-clock seconds from 2000, CPython and the unix port from 1970.
+EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+def unix_time():
+    """Wall clock in Unix seconds (1970 epoch), or None while the clock is not set."""
+    t = int(time.time()) + EPOCH_OFFSET
+    return t if t >= 1735689600 else None  # 2025-01-01: anything earlier is an unset RTC
+
+
+def b64encode(data):
+    return b2a_base64(data)[:-1]  # drop the newline binascii appends

@@ -1,0 +1,272 @@
+# TokenClient: the token cache, expiry, renewal, fallback, backoff and the bearer API call.
+from . import _port, grant, scopes
+from ._port import const
+from .errors import OAuthError
+from .transport import Transport, origin
+
+_DAY_MS = const(86_400_000)  # no ticks deadline further ahead: ticks_diff is valid to 2**29 ms
+
+
+def _random(n):
+    import random
+
+    return random.getrandbits(30) % (n + 1)
+
+
+class TokenClient:
+    """An OAuth 2.0 client-credentials client for one token endpoint.
+
+    The library never sleeps: after a failure it refuses further attempts until
+    next_attempt_in_ms() is 0 (raising OAuthError("backoff") without network traffic), and
+    a permanent error (invalid_client, invalid_scope, ...) is raised again until reset().
+    """
+
+    def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="basic",
+                 scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
+                 default_expires_in=600, basic_encode=True, api_origins=(), timeout=10,
+                 deadline=30, backoff_base=2, backoff_cap=900, transport=None, clock=None,
+                 store=None, log=None, rand=None):
+        for v in (client_id, client_secret):
+            if not isinstance(v, str) or not v:
+                raise ValueError("client_id and client_secret must be non-empty strings")
+        if auth not in ("basic", "post"):
+            raise ValueError("auth must be 'basic' or 'post'")
+        self.token_url = token_url
+        self.client_id = client_id
+        self._secret = client_secret
+        if scope is not None and not isinstance(scope, str):
+            scope = scope_separator.join(scope)
+        self.scope = scope or None
+        self.auth = auth
+        self.params = params
+        self.basic_encode = basic_encode
+        self.leeway_ms = int(leeway * 1000)
+        self.default_expires_in = default_expires_in
+        self.backoff_base_ms = int(backoff_base * 1000)
+        self.backoff_cap_ms = int(backoff_cap * 1000)
+        self._origins = [origin(token_url)] + [origin(u) for u in api_origins]
+        self._transport = transport or Transport(ca, verify, timeout, deadline)
+        self._clock = clock or _port
+        self._store = store
+        self._log = log
+        self._rand = rand or _random
+        self._token = None
+        self._refresh = None
+        self._renew_at = 0
+        self._expires_at = 0
+        self._failures = 0
+        self._next = None  # ticks before which no attempt is made, or None
+        self.latched = None  # the permanent OAuthError that stops all attempts
+        self.last_error = None
+        if store is not None:
+            self._restore()
+
+    def __repr__(self):  # no secret, no token
+        return "<TokenClient %s client_id=%r>" % (self.token_url, self.client_id)
+
+    def _say(self, msg):
+        if self._log:
+            self._log(msg)
+
+    # -- the cache ---------------------------------------------------------------------------
+
+    def token(self):
+        """A valid Token: the cached one, or a new one from the server.
+
+        Raises OAuthError or OSError when none can be had. While renewal fails, a token that
+        is still within its lifetime (only the leeway has passed) keeps being served.
+        """
+        c = self._clock
+        now = c.ticks_ms()
+        t = self._token
+        if t is not None and c.ticks_diff(self._renew_at, now) > 0:
+            return t
+        try:
+            self._check_allowed(now)
+            return self._obtain()
+        except (OAuthError, OSError, MemoryError) as e:
+            if t is not None and self._token is t and c.ticks_diff(self._expires_at, now) > 0:
+                self._say("renewal failed, token still valid: %s" % e)
+                return t
+            raise
+
+    def invalidate(self):
+        """Forget the access token (the refresh token is kept for the renewal)."""
+        self._token = None
+
+    def reset(self):
+        """Clear the permanent-error latch and the backoff, after a configuration change."""
+        self.latched = None
+        self._failures = 0
+        self._next = None
+        self._save()
+
+    def next_attempt_in_ms(self):
+        """0 when a network attempt is allowed now, ms to wait otherwise, None when latched."""
+        if self.latched is not None:
+            return None
+        if self._next is None:
+            return 0
+        return max(0, self._clock.ticks_diff(self._next, self._clock.ticks_ms()))
+
+    def _check_allowed(self, now):
+        if self.latched is not None:
+            raise self.latched
+        if self._next is not None:
+            wait = self._clock.ticks_diff(self._next, now)
+            if wait > 0:
+                raise OAuthError("backoff", "next attempt in %d ms after: %s"
+                                 % (wait, self.last_error), retry_after=(wait + 999) // 1000,
+                                 retryable=True)
+
+    # -- talking to the token endpoint -------------------------------------------------------
+
+    def _obtain(self):
+        try:
+            rt = self._refresh
+            if rt is not None:
+                try:
+                    return self._grant("refresh_token", rt)
+                except OAuthError as e:
+                    if e.retryable:
+                        raise
+                    # invalid_grant (expired or revoked), or a server that will not refresh:
+                    # the client credentials still work, so drop the refresh token and use them
+                    self._refresh = None
+                    self._say("refresh refused (%s): new client-credentials grant" % e.error)
+            return self._grant("client_credentials")
+        except (OAuthError, OSError, MemoryError) as e:
+            self._failed(e)
+            raise
+
+    def _grant(self, grant_type, rt=None):
+        c = self._clock
+        body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope, rt,
+                                    self.params, self.auth, self.basic_encode)
+        start = c.ticks_ms()
+        r = self._transport.request("POST", self.token_url, body, headers)
+        body = headers = None
+        t = grant.parse(r.status, r.headers, r.body, c.unix_time())
+        if t.refresh_token is None:
+            t.refresh_token = rt  # the server keeps the old refresh token valid
+        if t.expires_in is None:
+            t.expires_in = self._jwt_lifetime(t.access_token) or self.default_expires_in
+        if scopes.differs(self.scope, t.scope):
+            self._say("granted scope %r differs from requested" % t.scope)
+        self._accept(t, start, t.expires_in * 1000)
+        self._failures = 0
+        self._next = None
+        self.last_error = None
+        self._save()
+        return t
+
+    def _accept(self, t, start, lifetime_ms):
+        lifetime_ms = min(lifetime_ms, _DAY_MS)
+        # a leeway of at most a quarter of the lifetime, so a short token is not "always expired"
+        leeway = min(self.leeway_ms, lifetime_ms // 4)
+        self._token = t
+        self._refresh = t.refresh_token
+        self._expires_at = self._clock.ticks_add(start, lifetime_ms)
+        self._renew_at = self._clock.ticks_add(start, lifetime_ms - leeway)
+
+    @staticmethod
+    def _jwt_lifetime(access_token):
+        from . import jwt
+
+        try:
+            return jwt.lifetime(jwt.claims(access_token))
+        except ValueError:
+            return None
+
+    def _failed(self, e):
+        self.last_error = e
+        if isinstance(e, OAuthError) and e.permanent:
+            self.latched = e
+            self._say("permanent error, no retries until reset(): %s" % e)
+        else:
+            # exponential backoff with full jitter, never before Retry-After
+            self._failures += 1
+            window = min(self.backoff_cap_ms, self.backoff_base_ms << min(self._failures - 1, 20))
+            wait = self._rand(window)
+            ra = getattr(e, "retry_after", None)
+            if ra:
+                wait += min(ra * 1000, _DAY_MS)
+            self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _DAY_MS))
+            self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
+        self._save()
+
+    # -- persistence (optional) --------------------------------------------------------------
+
+    def _key(self):
+        # which configuration a saved state belongs to; a new secret or scope starts afresh
+        import hashlib
+
+        from ._port import b64encode
+
+        h = hashlib.sha256("\n".join((self.token_url, self.client_id, self._secret,
+                                      self.scope or "")).encode())
+        return b64encode(h.digest()[:12]).decode()
+
+    def _save(self):
+        if self._store is None:
+            return
+        now = self._clock.unix_time()
+        c = self._clock
+        state = {"key": self._key(), "failures": self._failures}
+        if self.latched is not None:
+            e = self.latched
+            state["latched"] = [e.error, e.description, e.status]
+        if self._next is not None and now is not None:
+            state["next"] = now + max(0, c.ticks_diff(self._next, c.ticks_ms())) // 1000
+        t = self._token
+        if t is not None and now is not None:
+            state["token"] = {"access_token": t.access_token, "token_type": t.token_type,
+                              "expires_in": t.expires_in, "scope": t.scope, "extra": t.extra,
+                              "exp": now + c.ticks_diff(self._expires_at, c.ticks_ms()) // 1000}
+        if self._refresh is not None:
+            state["refresh_token"] = self._refresh
+        self._store.save(state)
+
+    def _restore(self):
+        state = self._store.load()
+        if not isinstance(state, dict) or state.get("key") != self._key():
+            return
+        c = self._clock
+        now = c.unix_time()
+        self._failures = state.get("failures", 0)
+        if state.get("latched"):
+            self.latched = OAuthError(*state["latched"], retryable=False)
+        self._refresh = state.get("refresh_token")
+        if now is None:
+            return  # an unset wall clock cannot tell how old the saved token and backoff are
+        if state.get("next") and state["next"] > now:
+            self._next = c.ticks_add(c.ticks_ms(), min((state["next"] - now) * 1000, _DAY_MS))
+        d = state.get("token")
+        left = d.get("exp", 0) - now if isinstance(d, dict) else 0
+        if left > 0:
+            t = grant.Token(d["access_token"], d.get("token_type", "Bearer"), d.get("expires_in"),
+                            self._refresh, d.get("scope"), d.get("extra"))
+            self._accept(t, c.ticks_ms(), left * 1000)
+
+    # -- the API call ------------------------------------------------------------------------
+
+    def request(self, method, url, body=None, headers=None):
+        """Call an API with the bearer token. A 401 answer gets exactly one forced renewal and
+        one retry. The token is only sent to the token URL's origin and api_origins."""
+        if origin(url) not in self._origins:
+            raise ValueError("bearer token not sent to %s: not in api_origins" % origin(url))
+        h = {"Accept": "application/json"}
+        if isinstance(body, (dict, list)):
+            import json
+
+            body = json.dumps(body)
+            h["Content-Type"] = "application/json"
+        if headers:
+            h.update(headers)
+        for attempt in (0, 1):
+            h["Authorization"] = "Bearer " + self.token().access_token
+            r = self._transport.request(method, url, body, h)
+            if r.status != 401 or attempt:
+                return r
+            self._say("API answered 401: renewing the token once")
+            self.invalidate()

@@ -1,0 +1,261 @@
+# The only module that touches sockets and TLS: one HTTP/1.1 request per connection.
+import socket
+
+from ._port import const, ticks_add, ticks_diff, ticks_ms
+from .errors import OAuthError
+
+_CHUNK = const(512)  # bytes per socket read: small, fixed
+_MAX_LINE = const(2048)  # longest status or header line accepted
+_MAX_HEADERS = const(64)
+_ETIMEDOUT = const(110)
+_ECONNABORTED = const(103)
+_MBEDTLS_X509_CERT_VERIFY_FAILED = const(-0x2700)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # names in lower case
+        self.body = body
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+    @property
+    def text(self):
+        return self.body.decode()
+
+    def __repr__(self):
+        return "<Response %d, %d bytes>" % (self.status, len(self.body))
+
+
+def split_url(url):
+    """(scheme, host, port, path) of an http(s) URL. ValueError otherwise."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        raise ValueError("URL must start with http:// or https://")
+    i = rest.find("/")
+    hostport, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+    if "@" in hostport:
+        raise ValueError("credentials in URL are not supported")
+    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+    if not host:
+        raise ValueError("URL has no host")
+    port = int(port) if port else (443 if scheme == "https" else 80)
+    return scheme, host, port, path
+
+
+def origin(url):
+    scheme, host, port, _ = split_url(url)
+    return "%s://%s:%d" % (scheme, host.lower(), port)
+
+
+def _tls_context(ca, verify):
+    import ssl
+
+    if not verify:  # explicit opt-out, documented as unsafe
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if hasattr(ctx, "check_hostname"):
+            ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if isinstance(ca, str):  # a file: DER, PEM, or a PEM bundle
+        with open(ca, "rb") as f:
+            ca = f.read()
+    if ca is None and not hasattr(ssl, "create_default_context"):
+        # MicroPython has no system trust store, and its SSLContext does not verify by default
+        raise ValueError("https needs ca= (the server's root certificate, DER or PEM), "
+                         "or verify=False to skip verification (unsafe)")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED  # never rely on the default: MicroPython's is NONE
+    if ca is None:
+        ctx.load_default_certs()
+    else:
+        if hasattr(ssl, "create_default_context") and ca[:5] == b"-----":
+            ca = ca.decode()  # CPython wants PEM as str, DER as bytes
+        ctx.load_verify_locations(cadata=ca)
+    return ctx
+
+
+def _is_verify_failure(e):
+    name = type(e).__name__
+    if name == "SSLCertVerificationError":  # CPython
+        return True
+    if isinstance(e, ValueError):  # MicroPython: host name mismatch
+        return True
+    return isinstance(e, OSError) and e.args and e.args[0] == _MBEDTLS_X509_CERT_VERIFY_FAILED
+
+
+class _Reader:
+    """Buffered reads from a socket under a per-read timeout and one total deadline."""
+
+    def __init__(self, sock, raw, timeout_ms, deadline):
+        self._recv = getattr(sock, "recv", None) or sock.read
+        self._raw = raw
+        self._timeout = timeout_ms
+        self._deadline = deadline
+        self._buf = b""
+
+    def _fill(self):
+        left = ticks_diff(self._deadline, ticks_ms())
+        if left <= 0:
+            raise OSError(_ETIMEDOUT, "request deadline passed")
+        self._raw.settimeout(min(self._timeout, left) / 1000)
+        data = self._recv(_CHUNK)
+        if not data:
+            return False
+        self._buf += data
+        return True
+
+    def readline(self):
+        while True:
+            i = self._buf.find(b"\n")
+            if i >= 0:
+                line, self._buf = self._buf[:i], self._buf[i + 1 :]
+                return line.rstrip(b"\r")
+            if len(self._buf) > _MAX_LINE:
+                raise OAuthError("invalid_response", "HTTP line too long")
+            if not self._fill():
+                raise OSError(_ECONNABORTED, "connection closed")
+
+    def read(self, n):
+        while len(self._buf) < n:
+            if not self._fill():
+                raise OSError(_ECONNABORTED, "connection closed before the body ended")
+        data, self._buf = self._buf[:n], self._buf[n:]
+        return data
+
+    def read_to_eof(self, limit):
+        while self._fill():
+            if len(self._buf) > limit:
+                raise OAuthError("response_too_large", "over %d bytes" % limit)
+        data, self._buf = self._buf, b""
+        return data
+
+
+def _read_chunked(r, limit):
+    body = b""
+    for _ in range(limit + 1):  # each chunk is at least one byte: bounded
+        line = r.readline()
+        size = line.split(b";")[0].strip()
+        try:
+            n = int(size, 16)
+        except ValueError:
+            raise OAuthError("invalid_response", "bad chunk size")
+        if n < 0:
+            raise OAuthError("invalid_response", "bad chunk size")
+        if n == 0:
+            for _ in range(_MAX_HEADERS):  # trailers, up to the empty line
+                if not r.readline():
+                    return body
+            raise OAuthError("invalid_response", "too many trailers")
+        if len(body) + n > limit:
+            raise OAuthError("response_too_large", "over %d bytes" % limit)
+        body += r.read(n)
+        if r.read(2) != b"\r\n":
+            raise OAuthError("invalid_response", "bad chunk end")
+    raise OAuthError("response_too_large", "over %d bytes" % limit)
+
+
+def read_response(r, method, max_body):
+    """Parse status line, headers and body from a _Reader-like object."""
+    line = r.readline()
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3:
+        raise OAuthError("invalid_response", "bad status line")
+    try:
+        status = int(parts[1])
+    except ValueError:
+        raise OAuthError("invalid_response", "bad status line")
+    if status < 100:
+        raise OAuthError("invalid_response", "bad status line")
+    headers = {}
+    for _ in range(_MAX_HEADERS + 1):
+        line = r.readline()
+        if not line:
+            break
+        name, sep, value = line.partition(b":")
+        if not sep or not name.strip():
+            raise OAuthError("invalid_response", "bad header line")
+        try:
+            headers[name.strip().decode().lower()] = value.strip().decode()
+        except UnicodeError:
+            raise OAuthError("invalid_response", "bad header line")
+    else:
+        raise OAuthError("invalid_response", "too many headers")
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        return Response(status, headers, b"")
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return Response(status, headers, _read_chunked(r, max_body))
+    length = headers.get("content-length")
+    if length is None:
+        return Response(status, headers, r.read_to_eof(max_body))
+    try:
+        n = int(length)
+    except ValueError:
+        raise OAuthError("invalid_response", "bad Content-Length")
+    if n < 0:
+        raise OAuthError("invalid_response", "bad Content-Length")
+    if n > max_body:
+        raise OAuthError("response_too_large", "%d bytes, limit %d" % (n, max_body))
+    return Response(status, headers, r.read(n))
+
+
+class Transport:
+    """HTTP/1.1 over a fresh socket per request, closed on every path.
+
+    ca: the trusted root(s) for https, as DER/PEM bytes or a file path; verify=False turns
+    certificate checking off (unsafe, for tests only). timeout: seconds per connect/read;
+    deadline: seconds for the whole request. getaddrinfo cannot be interrupted on
+    MicroPython, so DNS time is outside both.
+    """
+
+    def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384):
+        self.ca = ca
+        self.verify = verify
+        self.timeout_ms = int(timeout * 1000)
+        self.deadline_ms = int(deadline * 1000)
+        self.max_body = max_body
+
+    def request(self, method, url, body=None, headers=None, max_body=None):
+        scheme, host, port, path = split_url(url)
+        if isinstance(body, str):
+            body = body.encode()
+        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+        deadline = ticks_add(ticks_ms(), self.deadline_ms)
+        raw = socket.socket(ai[0], socket.SOCK_STREAM)
+        sock = raw
+        try:
+            raw.settimeout(self.timeout_ms / 1000)
+            raw.connect(ai[-1])
+            if scheme == "https":
+                ctx = _tls_context(self.ca, self.verify)
+                import gc
+
+                gc.collect()  # the handshake needs the largest free blocks we can give it
+                try:
+                    sock = ctx.wrap_socket(raw, server_hostname=host)
+                except Exception as e:
+                    if _is_verify_failure(e):
+                        raise OAuthError("tls_verification_failed", str(e), retryable=False)
+                    raise
+            # Only now, with the server verified, does anything secret leave the device.
+            head = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, path, host)
+            if headers:
+                for k, v in headers.items():
+                    head += "%s: %s\r\n" % (k, v)
+            if body is not None:
+                head += "Content-Length: %d\r\n" % len(body)
+            send = getattr(sock, "sendall", None) or sock.write
+            send(head.encode() + b"\r\n")
+            head = None
+            if body:
+                send(body)
+            r = _Reader(sock, raw, self.timeout_ms, deadline)
+            return read_response(r, method, max_body or self.max_body)
+        finally:
+            sock.close()
+            if sock is not raw:
+                raw.close()

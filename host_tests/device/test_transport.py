@@ -1,0 +1,97 @@
+from oauthcc import OAuthError
+from oauthcc._port import ticks_add, ticks_ms
+from oauthcc.transport import _Reader, origin, read_response, split_url
+from support import raises
+
+
+class FakeSocket:
+    """Hands out the given bytes in small pieces, as a slow network would."""
+
+    def __init__(self, data, piece=7):
+        self.data = data
+        self.piece = piece
+        self.closed = False
+
+    def recv(self, n):
+        n = min(n, self.piece)
+        out, self.data = self.data[:n], self.data[n:]
+        return out
+
+    def settimeout(self, t):
+        pass
+
+
+def _parse(raw, method="GET", max_body=1000):
+    s = FakeSocket(raw)
+    return read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)), method, max_body)
+
+
+def test_content_length_body():
+    r = _parse(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n"
+               b'{"a": 1}extra')
+    assert r.status == 200 and r.body == b'{"a": 1}' and r.json() == {"a": 1}
+    assert r.headers["content-type"] == "application/json"
+
+
+def test_header_names_case_insensitive_and_bare_lf():
+    r = _parse(b"HTTP/1.0 503 Busy\nRETRY-AFTER:  7 \nContent-Length: 0\n\n")
+    assert r.status == 503 and r.headers["retry-after"] == "7" and r.body == b""
+
+
+def test_chunked_body():
+    r = _parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"4\r\n{\"a\"\r\n5;ext=1\r\n: 1}\n\r\n0\r\nX-Trailer: y\r\n\r\n")
+    assert r.body == b'{"a": 1}\n'
+
+
+def test_body_to_eof_without_length():
+    r = _parse(b"HTTP/1.1 200 OK\r\n\r\nhello")
+    assert r.body == b"hello"
+
+
+def test_oversized_bodies_are_errors_not_crashes():
+    for raw in (b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 2000,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + b"x" * 1024):
+        e = raises(OAuthError, _parse, raw)
+        assert e.error == "response_too_large"
+
+
+def test_truncated_body_is_a_network_error():
+    raises(OSError, _parse, b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort")
+    raises(OSError, _parse, b"HTTP/1.1 200 OK\r\nContent-Le")
+    raises(OSError, _parse, b"")
+
+
+def test_malformed_responses_are_invalid_response():
+    for raw in (b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n", b"HTTP/1.1 20 OK\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 100 + b"\r\n",
+                b"HTTP/1.1 200 OK\r\nX: " + b"y" * 3000 + b"\r\n\r\n"):
+        e = raises(OAuthError, _parse, raw)
+        assert e.error == "invalid_response", raw[:40]
+
+
+def test_head_and_204_have_no_body():
+    assert _parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", "HEAD").body == b""
+    assert _parse(b"HTTP/1.1 204 No Content\r\n\r\n").body == b""
+
+
+def test_deadline_passed_is_a_timeout():
+    s = FakeSocket(b"HTTP/1.1 200 OK\r\n\r\n")
+    r = _Reader(s, s, 1000, ticks_add(ticks_ms(), -1))
+    raises(OSError, read_response, r, "GET", 100)
+
+
+def test_split_url_and_origin():
+    assert split_url("https://hub.zaikio.com/oauth/access_token") == (
+        "https", "hub.zaikio.com", 443, "/oauth/access_token")
+    assert split_url("http://127.0.0.1:8080") == ("http", "127.0.0.1", 8080, "/")
+    assert split_url("http://h/a?b=c") == ("http", "h", 80, "/a?b=c")
+    assert origin("https://Hub.Zaikio.com/x") == origin("https://hub.zaikio.com:443/y")
+    assert origin("http://h/") != origin("https://h/")
+    for bad in ("ftp://h/", "hub.zaikio.com/x", "http:///x", "http://u:p@h/"):
+        raises(ValueError, split_url, bad)
