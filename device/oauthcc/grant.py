@@ -57,7 +57,10 @@ def retry_after(headers, now=None):
         return None
     v = v.strip()
     if v.isdigit():
-        return int(v)
+        try:
+            return int(v)
+        except ValueError:  # "¹" is a digit to isdigit(), not to int()
+            return None
     from . import httpdate
 
     when = httpdate.parse(v)

@@ -1,0 +1,118 @@
+"""Property-based fuzzing of every parser that reads untrusted bytes (CPython only: hypothesis
+does not run on MicroPython; host_tests/device/test_fuzz_parsers.py covers that runtime).
+
+Four parsers x 2,500 examples = 10,000 cases, with no deadline per example but a bounded
+total, and each parser may raise only its documented exception types."""
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oauthcc import OAuthError, httpdate
+from oauthcc._port import ticks_add, ticks_ms
+from oauthcc.encoding import b64url_decode
+from oauthcc.grant import Token, parse, retry_after
+from oauthcc.jwt import claims
+from oauthcc.transport import _Reader, read_response
+
+FUZZ = settings(max_examples=2500, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+class _Sock:
+    def __init__(self, data, piece):
+        self.data, self.piece = data, piece
+
+    def recv(self, n):
+        n = min(n, self.piece)
+        out, self.data = self.data[:n], self.data[n:]
+        return out
+
+    def settimeout(self, t):
+        pass
+
+
+status_line = st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.0 503 x", b"HTTP/1.1 2000",
+                               b"HTTP/2 200", b"", b"HTTP/1.1 401 No"])
+header = st.tuples(st.sampled_from([b"Content-Length", b"Transfer-Encoding", b"Retry-After",
+                                    b"X", b""]),
+                   st.one_of(st.binary(max_size=12), st.sampled_from([b"chunked", b"5", b"-1"])))
+http_message = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda s, hs, sep, body: s + sep + b"".join(k + b":" + v + sep for k, v in hs)
+              + sep + body, status_line, st.lists(header, max_size=5),
+              st.sampled_from([b"\r\n", b"\n"]), st.binary(max_size=200)),
+)
+
+
+@FUZZ
+@given(http_message, st.integers(1, 64))
+def test_http_response_parser(data, piece):
+    s = _Sock(data, piece)
+    try:
+        r = read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)), "GET", 512)
+    except (OAuthError, OSError):
+        return
+    assert 100 <= r.status <= 999 and len(r.body) <= 512
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids,
+                                                             max_size=4),
+    max_leaves=20)
+token_doc = st.fixed_dictionaries({}, optional={
+    "access_token": json_values, "token_type": json_values, "expires_in": json_values,
+    "refresh_token": json_values, "scope": json_values, "error": json_values,
+    "error_description": json_values})
+
+
+@FUZZ
+@given(st.one_of(token_doc.map(lambda d: json.dumps(d).encode()), st.binary(max_size=200)),
+       st.sampled_from([200, 201, 302, 400, 401, 429, 500, 503]),
+       st.dictionaries(st.sampled_from(["retry-after", "date"]), st.text(max_size=40)))
+def test_token_response_parser(body, status, headers):
+    try:
+        t = parse(status, headers, body)
+    except OAuthError as e:
+        assert isinstance(e.error, str) and e.error
+        assert e.retry_after is None or e.retry_after >= 0
+        return
+    assert isinstance(t, Token) and isinstance(t.access_token, str) and t.access_token
+    assert t.expires_in is None or (isinstance(t.expires_in, int) and t.expires_in >= 0)
+    assert t.token_type == "Bearer"
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=120), st.builds(
+    lambda a, b, c: a + "." + b + "." + c, st.text(max_size=10),
+    st.one_of(st.text(alphabet="ABCDEFGHabcdefgh0123456789-_=", max_size=60),
+              json_values.map(lambda v: _b64(json.dumps(v)))), st.text(max_size=10))))
+def test_jwt_and_base64url(token):
+    try:
+        assert isinstance(claims(token), dict)
+    except ValueError:
+        pass
+    try:
+        assert isinstance(b64url_decode(token), bytes)
+    except ValueError:
+        pass
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=40), st.builds(
+    "{}, {:02d} {} {} {:02d}:{:02d}:{:02d} {}".format,
+    st.sampled_from(["Sun", "Mon"]), st.integers(-1, 40), st.sampled_from(["Jan", "Feb", "Xyz"]),
+    st.integers(0, 99999), st.integers(-1, 30), st.integers(0, 70), st.integers(0, 70),
+    st.sampled_from(["GMT", "UTC"]))))
+def test_http_dates(text):
+    v = httpdate.parse(text)
+    assert v is None or isinstance(v, int)
+    r = retry_after({"retry-after": text, "date": "Sun, 06 Nov 1994 08:49:37 GMT"})
+    assert r is None or r >= 0
+
+
+def _b64(s):
+    import base64
+
+    return base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
