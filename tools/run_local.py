@@ -1,0 +1,66 @@
+"""`make run`: the device app on the MicroPython unix port against the stub server.
+
+Starts the stub (Zaikio profile, person token with roles, short token lifetime so a renewal
+shows within seconds), writes config.json and secrets.json into build/run/ as they would be
+on a board, and runs device/app.py there for a few cycles. Stops by itself.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+from stub_server import (  # noqa: E402
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    ORG_ID,
+    PERSON_ID,
+    StubServer,  # noqa: E402
+)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--micropython", default=shutil.which("micropython") or "micropython")
+    ap.add_argument("--cycles", type=int, default=6)
+    ap.add_argument("--interval", type=float, default=2)
+    ap.add_argument("--lifetime", type=int, default=6, help="token lifetime the stub issues")
+    ap.add_argument("--token-format", choices=("jwt", "opaque"), default="jwt")
+    args = ap.parse_args()
+    if os.sep in args.micropython:  # the app runs in build/run: a relative path would break
+        args.micropython = os.path.abspath(args.micropython)
+
+    run_dir = ROOT / "build" / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with StubServer(profile="zaikio") as stub:
+        stub.reset({"profile": "zaikio", "lifetime": args.lifetime,
+                    "token_format": args.token_format})
+        config = {
+            "profile": "zaikio",
+            "base_url": stub.url,
+            "scope": ["Per/%s>Org/%s.zaikio.machines.rw" % (PERSON_ID, ORG_ID)],
+            "api_url": stub.url + "/api/v1/resource",
+            "interval": args.interval,
+            "cycles": args.cycles,
+        }
+        (run_dir / "config.json").write_text(json.dumps(config, indent=2))
+        (run_dir / "secrets.json").write_text(json.dumps(
+            {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}))
+        print("stub authorization server (zaikio) at %s, token lifetime %d s" % (
+            stub.url, args.lifetime))
+        env = dict(os.environ, MICROPYPATH=".frozen:" + str(ROOT / "device"))
+        cmd = [args.micropython, "-c", "import app; app.main()"]
+        p = subprocess.run(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
+                           timeout=60 + args.cycles * args.interval * 2)
+        grants = [e.get("grant_type") for e in stub.log if e["path"].endswith("token")]
+        print("token endpoint saw: %s" % ", ".join(g or "?" for g in grants))
+    return p.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,593 @@
+"""A stub OAuth 2.0 authorization server that plays each seed server on 127.0.0.1.
+
+Profiles: zaikio and heidelberg (Basic auth, comma-separated Org/.../Per/...>Org/... scopes,
+ungranted_scope, refresh tokens, JWT or opaque person tokens with a roles bitfield,
+GET /api/v1/roles), wicked (id and secret in the form body, no refresh token, public clients
+refused), generic (Basic auth, audience parameter, clients created on the admin port with
+POST /client, the secret shown once).
+
+Tests drive it through control endpoints on the main port, which are never logged:
+  POST /_stub/reset   {"profile", "lifetime", "token_format": "jwt"|"opaque", "clients": [...],
+                       "basic_decoding": "rfc"|"raw", "rotate_refresh", "person_roles",
+                       "refresh": bool}
+  POST /_stub/revoke  {"what": "refresh"|"access"}   forget issued tokens
+  POST /_stub/expire  {}                             every access token expires now
+  POST /_stub/faults  {"faults": [fault, ...]}       each fault is used by one request
+  GET  /_stub/log                                    what the server received and answered
+
+A fault is a dict with "kind" and optionally "path" (a prefix; default: any request):
+  status   {"status", "headers", "body", "content_type"}   answer this instead
+  json     {"status", "body": any JSON value}             answer this JSON instead
+  raw      {"data": str}                                  send these bytes, then close
+  close    close the connection without an answer
+  reset    close with a TCP reset
+  slow     {"seconds"}  wait, then answer normally (a client timeout)
+  drip     {"interval"} answer normally, one byte per interval seconds
+  truncate {"keep"}     send headers and `keep` body bytes of the normal answer, then close
+  chunked  answer normally with Transfer-Encoding: chunked
+  oversize {"size"}     a 200 JSON body of `size` bytes
+  patch    {"fields"}   the normal token answer with these fields changed (null removes one)
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote_plus
+
+ORG_ID = "b1475f65-236c-58b8-96e1-e1778b43beb7"
+PERSON_ID = "29b276b7-c0fa-4514-a5b1-c0fb4ee40fa7"
+DEFAULT_CLIENT_ID = "device-1"
+DEFAULT_CLIENT_SECRET = "s3cret"
+ROLES = ["owner", "admin", "member", "print_admin"]
+ORG = "Org/" + ORG_ID
+PER = "Per/%s>Org/%s" % (PERSON_ID, ORG_ID)
+ZAIKIO_GRANTED = [
+    ORG + ".zaikio.machines.rw",
+    ORG + ".warehouse.items.r",
+    PER + ".zaikio.machines.rw",
+]
+_JWT_KEY = b"stub-signing-key"  # the stub's own HS256 key: the device never checks it
+
+# name: token path (None: the wicked pattern), client auth, scope separator, refresh, lifetime
+PROFILES = {
+    "zaikio": ("/oauth/access_token", "basic", ",", True, 599),
+    "heidelberg": ("/oauth/access_token", "basic", ",", True, 599),
+    "wicked": (None, "post", " ", False, 3600),
+    "generic": ("/oauth/token", "basic", " ", False, 3600),
+}
+
+
+class OAuthFailure(Exception):
+    def __init__(self, error, description=None, status=400):
+        super().__init__(error)
+        self.error, self.description, self.status = error, description, status
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(claims):
+    head = _b64url(b'{"alg":"HS256","typ":"JWT"}') + "." + _b64url(json.dumps(claims).encode())
+    sig = hmac.new(_JWT_KEY, head.encode(), hashlib.sha256).digest()
+    return head + "." + _b64url(sig)
+
+
+def _default_clients(profile):
+    granted = ZAIKIO_GRANTED if profile in ("zaikio", "heidelberg") else None
+    return [{"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET,
+             "granted_scopes": granted}]
+
+
+class State:
+    """Everything the stub remembers; one lock, because requests run on threads."""
+
+    def __init__(self, **config):
+        self.lock = threading.Lock()
+        self.reset(config)
+
+    def reset(self, config):
+        config = dict(config or {})
+        profile = config.get("profile", "zaikio")
+        if profile not in PROFILES:
+            raise ValueError("unknown profile %r" % profile)
+        path, auth, sep, refresh, lifetime = PROFILES[profile]
+        with self.lock:
+            self.profile = profile
+            self.token_path = path
+            self.auth = config.get("auth", auth)
+            self.sep = sep
+            self.refresh = config.get("refresh", refresh)
+            self.lifetime = int(config.get("lifetime", lifetime))
+            self.token_format = config.get("token_format", "jwt")
+            self.basic_decoding = config.get("basic_decoding", "rfc")
+            self.rotate_refresh = config.get("rotate_refresh", True)
+            self.person_roles = config.get("person_roles", ["owner", "admin"])
+            clients = config.get("clients")
+            if clients is None:
+                clients = _default_clients(profile)
+            self.clients = {c["client_id"]: dict(c) for c in clients}
+            self.access = {}  # access token -> {"client_id", "scope", "exp" (monotonic)}
+            self.refresh_tokens = {}  # refresh token -> {"client_id", "scope"}
+            self.faults = []
+            self.log = []
+            self.tls_failures = 0
+
+    def is_token_path(self, path):
+        if self.token_path is not None:
+            return path == self.token_path
+        parts = path.split("/")  # /auth/<auth method>/api/<api>/token
+        return (len(parts) == 6 and parts[1] == "auth" and parts[3] == "api"
+                and parts[5] == "token" and all(parts[2:5]))
+
+    def take_fault(self, path):
+        with self.lock:
+            for i, f in enumerate(self.faults):
+                if path.startswith(f.get("path", "")):
+                    return self.faults.pop(i)
+        return None
+
+    # -- the token endpoint ------------------------------------------------------------------
+
+    def client_auth(self, headers, form):
+        """(client_id, secret, basic pair for the log) as the profile expects them."""
+        h = headers.get("authorization", "")
+        basic = None
+        if h[:6].lower() == "basic ":
+            try:
+                raw = base64.b64decode(h[6:].strip(), validate=True).decode()
+            except (ValueError, UnicodeError):
+                raise OAuthFailure("invalid_client", "malformed Basic header", 401)
+            cid, sep, secret = raw.partition(":")
+            if not sep:
+                raise OAuthFailure("invalid_client", "malformed Basic header", 401)
+            if self.basic_decoding == "rfc":
+                cid, secret = unquote_plus(cid), unquote_plus(secret)
+            basic = [cid, secret]
+        if self.auth == "basic":
+            if basic is None:
+                raise OAuthFailure("invalid_client", "HTTP Basic authentication required", 401)
+            return basic[0], basic[1], basic
+        if basic is not None:
+            raise OAuthFailure("invalid_client", "send client_id and client_secret in the body",
+                               401)
+        return form.get("client_id"), form.get("client_secret"), None
+
+    def token(self, headers, form):
+        """(status, JSON answer) of a token request."""
+        cid, secret, _ = self.client_auth(headers, form)
+        with self.lock:
+            client = self.clients.get(cid)
+        if client is None or not secret or not hmac.compare_digest(
+                str(client.get("client_secret", "")).encode(), secret.encode()):
+            raise OAuthFailure("invalid_client", "client authentication failed", 401)
+        if client.get("public"):
+            raise OAuthFailure("unauthorized_client", "public clients cannot use this flow")
+        gt = form.get("grant_type")
+        if gt == "client_credentials":
+            scope = self.check_scope(client, form.get("scope"))
+            self.check_audience(client, form.get("audience"))
+        elif gt == "refresh_token" and self.refresh:
+            with self.lock:
+                held = self.refresh_tokens.get(form.get("refresh_token"))
+            if held is None or held["client_id"] != cid:
+                raise OAuthFailure("invalid_grant", "refresh token invalid, expired or revoked")
+            scope = held["scope"]
+            if self.rotate_refresh:
+                with self.lock:
+                    self.refresh_tokens.pop(form.get("refresh_token"), None)
+        else:
+            raise OAuthFailure("unsupported_grant_type", "grant_type %s" % gt)
+        return 200, self.issue(cid, scope, refresh=(gt == "client_credentials"
+                                                    or self.rotate_refresh))
+
+    def check_scope(self, client, scope):
+        """The list of requested scope names, or OAuthFailure."""
+        names = [s for s in (scope or "").split(self.sep) if s]
+        if self.profile in ("zaikio", "heidelberg"):
+            if not names:
+                raise OAuthFailure("invalid_scope", "scope is required")
+            for s in names:
+                if not (s.startswith("Org/") or s.startswith("Per/")) or "." not in s:
+                    raise OAuthFailure("invalid_scope", "malformed scope %s" % s)
+        granted = client.get("granted_scopes")
+        if isinstance(granted, str):
+            granted = granted.split()
+        for s in names:
+            if granted is not None and s not in granted:
+                if self.profile in ("zaikio", "heidelberg"):
+                    raise OAuthFailure("ungranted_scope", "%s was not granted" % s)
+                raise OAuthFailure("invalid_scope", "%s is not allowed" % s)
+        return names
+
+    def check_audience(self, client, audience):
+        allowed = client.get("audience")
+        if audience is not None and allowed is not None and audience not in allowed:
+            raise OAuthFailure("invalid_request", "unknown audience")
+
+    def issue(self, cid, scope, refresh):
+        lifetime = self.lifetime
+        answer = {"token_type": "bearer", "expires_in": lifetime}
+        if self.profile in ("zaikio", "heidelberg"):
+            answer.update(self.zaikio_fields(scope))
+            at = self.access_token(answer, scope, lifetime)
+            answer["scope"] = ",".join(s[s.index(".", s.rindex("/")) + 1:] for s in scope)
+        else:
+            at = secrets.token_hex(16)
+            if scope:
+                answer["scope"] = " ".join(scope)
+        answer["access_token"] = at
+        with self.lock:
+            self.access[at] = {"client_id": cid, "scope": scope,
+                               "exp": time.monotonic() + lifetime}
+            if self.refresh and refresh:
+                rt = secrets.token_urlsafe(18)
+                self.refresh_tokens[rt] = {"client_id": cid, "scope": scope}
+                answer["refresh_token"] = rt
+        return answer
+
+    def zaikio_fields(self, scope):
+        person = any(s.startswith("Per/") for s in scope)
+        fields = {"audiences": ["directory"],
+                  "bearer": {"id": ORG_ID, "type": "Organization"}}
+        if person:
+            fields["bearer_on_behalf_of"] = {"id": PERSON_ID, "type": "Person",
+                                             "roles": list(self.person_roles)}
+        return fields
+
+    def access_token(self, answer, scope, lifetime):
+        if self.token_format != "jwt":
+            return secrets.token_hex(16)
+        person = "bearer_on_behalf_of" in answer
+        now = int(time.time())
+        claims = {
+            "iss": "ZAI" if self.profile == "zaikio" else "HDD",
+            "sub": ("Person/%s>Organization/%s" % (PERSON_ID, ORG_ID)) if person
+            else "Organization/" + ORG_ID,
+            "aud": [], "jti": secrets.token_hex(8), "nbf": now, "exp": now + lifetime,
+            "jku": "https://hub.zaikio.com/api/v1/jwt_public_keys",
+            "scope": [s[s.index(".", s.rindex("/")) + 1:] for s in scope],
+        }
+        if person:
+            bits = 0
+            for r in self.person_roles:
+                if r in ROLES:
+                    bits |= 1 << ROLES.index(r)
+            claims["roles"] = bits
+        return make_jwt(claims)
+
+    # -- resources ---------------------------------------------------------------------------
+
+    def bearer(self, headers):
+        h = headers.get("authorization", "")
+        if h[:7].lower() != "bearer ":
+            return None
+        with self.lock:
+            t = self.access.get(h[7:].strip())
+        if t is None or t["exp"] <= time.monotonic():
+            return None
+        return t
+
+    def create_client(self, body):
+        """The generic identity service's admin endpoint: the secret is shown only here."""
+        cid = body.get("client_id") or "client-" + secrets.token_hex(4)
+        client = dict(body, client_id=cid, client_secret=secrets.token_urlsafe(24))
+        scope = body.get("scope")
+        client["granted_scopes"] = scope.split() if isinstance(scope, str) else None
+        with self.lock:
+            self.clients[cid] = client
+        return {k: v for k, v in client.items() if k != "granted_scopes"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "oauthcc-stub/1"
+
+    def log_message(self, fmt, *args):  # quiet: the log endpoint says what happened
+        pass
+
+    def setup(self):
+        ctx = self.server.tls
+        if ctx is not None:
+            self.request.settimeout(10)
+            try:
+                self.request = ctx.wrap_socket(self.request, server_side=True)
+            except (OSError, ssl.SSLError):
+                with self.server.state.lock:
+                    self.server.state.tls_failures += 1
+                self.request = None
+        super().setup() if self.request is not None else None
+
+    def handle(self):
+        if self.request is None:
+            return
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            pass
+
+    def finish(self):
+        if self.request is not None:
+            try:
+                super().finish()
+            except OSError:
+                pass
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_PUT(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def dispatch(self):
+        self.close_connection = True
+        st = self.server.state
+        body = self.read_body()
+        path = self.path.split("?")[0]
+        if self.server.admin:
+            return self.admin(path, body)
+        if path.startswith("/_stub/"):
+            return self.control(path, body)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        entry = {"method": self.command, "path": path, "headers": headers, "status": None}
+        with st.lock:
+            st.log.append(entry)
+        fault = st.take_fault(path)
+        if fault:
+            entry["fault"] = fault["kind"]
+        if st.is_token_path(path) and self.command == "POST":
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            entry["form"] = form
+            entry["grant_type"] = form.get("grant_type")
+            try:
+                entry["basic"] = st.client_auth(headers, form)[2]
+            except OAuthFailure:
+                entry["basic"] = None
+            try:
+                status, answer = st.token(headers, form)
+            except OAuthFailure as e:
+                status, answer = e.status, {"error": e.error}
+                if e.description:
+                    answer["error_description"] = e.description
+            if fault and fault["kind"] == "patch":
+                for k, v in fault.get("fields", {}).items():
+                    if v is None:
+                        answer.pop(k, None)
+                    else:
+                        answer[k] = v
+            extra = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+            if status == 401:
+                extra["WWW-Authenticate"] = 'Basic realm="oauth"'
+            return self.answer(entry, fault, status, answer, extra)
+        t = st.bearer(headers)
+        if t is None:
+            return self.answer(entry, fault, 401, {"error": "invalid_token"},
+                               {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if path == "/api/v1/roles":
+            return self.answer(entry, fault, 200, ROLES)
+        return self.answer(entry, fault, 200, {"ok": True, "path": path,
+                                               "client_id": t["client_id"],
+                                               "scope": t["scope"]})
+
+    def answer(self, entry, fault, status, obj, headers=None):
+        """Send a JSON answer, or what the fault asks for instead."""
+        kind = fault["kind"] if fault else None
+        body = json.dumps(obj).encode()
+        ctype = "application/json"
+        headers = dict(headers or {})
+        if kind == "status":
+            status = fault.get("status", 500)
+            body = fault.get("body", "").encode()
+            ctype = fault.get("content_type", "text/plain")
+            headers = dict(fault.get("headers", {}))
+        elif kind == "json":
+            status = fault.get("status", 200)
+            body = json.dumps(fault.get("body")).encode()
+            headers = {}
+        elif kind == "oversize":
+            status = 200
+            body = b'{"pad": "' + b"x" * max(0, fault.get("size", 100_000) - 12) + b'"}'
+        entry["status"] = status
+        if kind in ("close", "reset"):
+            entry["status"] = None
+            if kind == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+            return
+        if kind == "raw":
+            entry["status"] = None
+            return self.wfile.write(fault["data"].encode("latin-1"))
+        if kind == "slow":
+            time.sleep(fault.get("seconds", 5))
+        head = "HTTP/1.1 %d %s\r\n" % (status, self.responses.get(status, ("X",))[0])
+        headers.setdefault("Content-Type", ctype)
+        headers["Connection"] = "close"
+        headers["Date"] = self.date_time_string()
+        if kind == "chunked":
+            headers["Transfer-Encoding"] = "chunked"
+            pieces = [body[i:i + 7] for i in range(0, len(body), 7)]
+            body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+        else:
+            headers["Content-Length"] = str(len(body))
+        for k, v in headers.items():
+            head += "%s: %s\r\n" % (k, v)
+        data = head.encode("latin-1") + b"\r\n" + body
+        if kind == "truncate":
+            keep = fault.get("keep", 5)
+            data = data[: len(data) - len(body) + keep]
+        if kind == "drip":
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(fault.get("interval", 1))
+            return
+        self.wfile.write(data)
+
+    def send_json(self, status, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def json_body(self, body):
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            data = None
+        return data if isinstance(data, dict) else None
+
+    def control(self, path, body):
+        st = self.server.state
+        data = self.json_body(body)
+        if path == "/_stub/log":
+            with st.lock:
+                return self.send_json(200, list(st.log))
+        if data is None:
+            return self.send_json(400, {"error": "JSON object expected"})
+        if path == "/_stub/reset":
+            try:
+                st.reset(data)
+            except (ValueError, TypeError, KeyError) as e:
+                return self.send_json(400, {"error": str(e)})
+            return self.send_json(200, {"profile": st.profile})
+        with st.lock:
+            if path == "/_stub/revoke":
+                what = data.get("what", "refresh")
+                (st.refresh_tokens if what == "refresh" else st.access).clear()
+            elif path == "/_stub/expire":
+                for t in st.access.values():
+                    t["exp"] = 0
+            elif path == "/_stub/faults":
+                st.faults = list(data.get("faults", []))
+            else:
+                return self.send_json(404, {"error": "no such control"})
+        return self.send_json(200, {})
+
+    def admin(self, path, body):
+        data = self.json_body(body)
+        if path != "/client" or self.command != "POST":
+            return self.send_json(404, {"error": "not_found"})
+        if data is None:
+            return self.send_json(400, {"error": "invalid_request"})
+        return self.send_json(201, self.server.state.create_client(data))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, state, admin=False, tls=None):
+        super().__init__(addr, Handler)
+        self.state, self.admin, self.tls = state, admin, tls
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up is normal here
+
+
+class StubServer:
+    """The stub on 127.0.0.1: `url` serves the profile, `admin_url` the admin endpoint.
+
+    tls: an ssl.SSLContext (server side) to serve the main port over HTTPS.
+    """
+
+    def __init__(self, profile="zaikio", port=0, admin_port=0, tls=None, **config):
+        self.state = State(profile=profile, **config)
+        self._servers = [_Server(("127.0.0.1", port), self.state, tls=tls),
+                         _Server(("127.0.0.1", admin_port), self.state, admin=True)]
+        scheme = "https" if tls else "http"
+        self.url = "%s://127.0.0.1:%d" % (scheme, self._servers[0].server_address[1])
+        self.admin_url = "http://127.0.0.1:%d" % self._servers[1].server_address[1]
+        self._threads = []
+
+    def start(self):
+        for s in self._servers:
+            t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1},
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self):
+        for s in self._servers:
+            s.shutdown()
+            s.server_close()
+        for t in self._threads:
+            t.join(5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def reset(self, config=None):
+        self.state.reset(config or {})
+
+    def faults(self, *faults):
+        with self.state.lock:
+            self.state.faults = list(faults)
+
+    @property
+    def log(self):
+        with self.state.lock:
+            return list(self.state.log)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="zaikio")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--admin-port", type=int, default=0)
+    ap.add_argument("--lifetime", type=int, help="token lifetime in seconds")
+    ap.add_argument("--token-format", choices=("jwt", "opaque"), default="jwt")
+    ap.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS")
+    ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    ap.add_argument("--url-file", help="write the base URL here once listening")
+    args = ap.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    config = {"token_format": args.token_format}
+    if args.lifetime:
+        config["lifetime"] = args.lifetime
+    stub = StubServer(args.profile, args.port, args.admin_port, tls, **config).start()
+    print("stub %s: %s (admin %s)" % (args.profile, stub.url, stub.admin_url), flush=True)
+    if args.url_file:
+        tmp = args.url_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(stub.url + "\n" + stub.admin_url + "\n")
+        os.replace(tmp, args.url_file)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
