@@ -1,11 +1,18 @@
-# The device main loop: configuration, token, roles, API call, sleep. main.py calls main().
+# The device main loop: configuration, Wi-Fi, clock, token, roles, API call, sleep, watchdog.
+# main.py calls main(). App holds the decisions (each step returns how long to wait); run()
+# does the waiting, so an asyncio loop can reuse App with its own waits.
 import json
-import time
+
+from state import Shared, open_store
 
 import oauthcc
 from oauthcc import OAuthError
+from oauthcc._port import const, ticks_add, ticks_diff, ticks_ms, unix_time
 
 _IDLE_S = 60  # a broken configuration is reported once a minute, not in a crash loop
+_NTP_EVERY_MS = const(86_400_000)  # re-sync daily: the RTC drifts seconds a day
+_NTP_RETRY_MS = const(600_000)  # NTP failed (UDP blocked?): try again in ten minutes
+_MAX_CRASHES = const(5)  # unexpected errors in a row, each backed off, before a reset
 
 
 class ConfigError(Exception):
@@ -29,7 +36,7 @@ def load_json(path, what):
     return data
 
 
-def make_client(config, secrets):
+def make_client(config, secrets, store=None):
     """A TokenClient from config.json and secrets.json. ConfigError when they do not fit."""
     kw = {}
     for key in ("token_path", "auth_method_id", "api_id", "audience", "auth", "scope_separator",
@@ -38,30 +45,90 @@ def make_client(config, secrets):
             kw[key] = config[key]
     if config.get("ca"):
         kw["ca"] = config["ca"]  # a file name on the board's flash
-    if config.get("state_file"):
+    if store is None and config.get("state_file"):
         from oauthcc.store import FileStore
 
-        kw["store"] = FileStore(config["state_file"])
+        store = FileStore(config["state_file"])
+    if store is not None:
+        kw["store"] = store
     api = [config[k] for k in ("api_url", "roles_url") if config.get(k)]
     try:
         return oauthcc.from_profile(
             config.get("profile", "custom"), secrets.get("client_id"),
             secrets.get("client_secret"), config.get("scope"), config.get("base_url"),
             api_origins=api, log=lambda msg: print("[oauthcc]", msg), **kw)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, KeyError) as e:
         raise ConfigError("configuration rejected: %s" % e)
 
 
 class App:
-    def __init__(self, config, client):
+    """The decisions of one device. Nothing here sleeps: every step returns seconds to wait.
+
+    board: a board.Board (Wi-Fi, NTP, RTC), or None on a host without one.
+    memory: a store (load/save) for the app's own state: the last error survives deep sleep.
+    """
+
+    def __init__(self, config, client, board=None, memory=None, secrets=None):
         self.config = config
         self.client = client
+        self.board = board
+        self.memory = memory
+        self.secrets = secrets or {}
         self.roles_url = config.get("roles_url")
         if self.roles_url is None and config.get("profile") in ("zaikio", "heidelberg"):
             self.roles_url = config["base_url"].rstrip("/") + "/api/v1/roles"
         self._token = None
         self.roles = None
         self.last_error = None
+        self.wifi_failures = 0
+        self._ntp_due = ticks_ms()
+        self.wall = unix_time  # Unix seconds or None while the clock is unset (tests replace it)
+        saved = memory.load() if memory is not None else None
+        self.saved = saved if isinstance(saved, dict) else {}
+        if self.saved.get("error"):
+            say("last error before this boot:", self.saved["error"])
+
+    # -- network and clock -------------------------------------------------------------------
+
+    def network(self):
+        """0 when online, else seconds to wait before trying again (bounded backoff)."""
+        b = self.board
+        if b is None:
+            return 0
+        c = self.config
+        ok = b.connect(c.get("wifi_ssid"), self.secrets.get("wifi_password", ""),
+                       c.get("wifi_timeout", 20))
+        if ok:
+            self.wifi_failures = 0
+            return 0
+        self.wifi_failures += 1
+        self.remember("wifi: no connection")
+        return min(10 << min(self.wifi_failures - 1, 5), 300)
+
+    def clock(self):
+        """NTP when the clock is unset or a day has passed; bounded, retried later on failure."""
+        b = self.board
+        now = ticks_ms()
+        if b is None or ticks_diff(self._ntp_due, now) > 0:
+            return
+        if b.sync_ntp(self.config.get("ntp_host"), self.config.get("ntp_timeout", 5)):
+            self._ntp_due = ticks_add(now, _NTP_EVERY_MS)
+        else:
+            self._ntp_due = ticks_add(now, _NTP_RETRY_MS)
+            if self.wall() is None:
+                say("clock not set: NTP failed, waiting for an HTTPS Date header")
+
+    def date_from(self, response):
+        """Fallback clock: where UDP (NTP) is blocked, an HTTPS answer's Date header."""
+        if self.board is None or self.wall() is not None:
+            return
+        from oauthcc import httpdate
+
+        t = httpdate.parse(response.headers.get("date", ""))
+        if t is not None and self.board.set_clock(t):
+            say("clock set from the Date header of", self.config.get("api_url") or "the server")
+
+    # -- one round ---------------------------------------------------------------------------
 
     def cycle(self):
         """One round: ensure a token, read roles on every new token, call the API.
@@ -78,13 +145,16 @@ class App:
                 self.report_roles(t)
             url = self.config.get("api_url")
             if url:
-                r = c.request(self.config.get("api_method", "GET"), url)
-                say("%s %s -> %d (%d bytes)" % (self.config.get("api_method", "GET"), url,
-                                                  r.status, len(r.body)))
+                method = self.config.get("api_method", "GET")
+                r = c.request(method, url)
+                self.date_from(r)
+                say("%s %s -> %d (%d bytes)" % (method, url, r.status, len(r.body)))
             self.last_error = None
+            self.remember(None)
             return self.config.get("interval", 60)
         except (OAuthError, OSError) as e:
             self.last_error = e
+            self.remember(str(e))
             wait = c.next_attempt_in_ms()
             if wait is None:
                 say("permanent error, fix the configuration:", e)
@@ -97,30 +167,98 @@ class App:
             return
         from oauthcc.roles import active_roles
 
-        # the role order is fetched with every new token, so a reordered list never shifts
-        # the bits under a running device
+        # the role order is fetched with every new token (and at every boot), so a reordered
+        # list never shifts the bits under a running device
         r = self.client.request("GET", self.roles_url)
+        self.date_from(r)
         order = r.json() if r.status == 200 else []
         self.roles = active_roles(t, order if isinstance(order, list) else [])
         say("roles:", ", ".join(self.roles) if self.roles else "(none)")
 
+    def remember(self, error):
+        """Keep the last error (short, no secrets: OAuthError text holds none) across sleep."""
+        if self.memory is None:
+            return
+        self.saved["error"] = error[:120] if error else None
+        self.memory.save(self.saved)
 
-def main(config_path="config.json", secrets_path="secrets.json", sleep=time.sleep):
-    """Run forever (or config "cycles" rounds). KeyboardInterrupt always reaches the REPL."""
+
+def _crash_wait(n):
+    return min(30 << min(n - 1, 5), 900)  # 30 s, 60 s, ... 15 min
+
+
+def run(app, board, cycles=0):
+    """The waiting half: network, clock, cycle, sleep; forever, or `cycles` rounds."""
+    cfg = app.config
+    mode = cfg.get("sleep", "idle")  # idle (Ctrl-C works), light, deep
+    n = crashes = 0
+    while not cycles or n < cycles:
+        n += 1
+        try:
+            wait = app.network()
+            if not wait:
+                app.clock()
+                wait = app.cycle()
+            crashes = 0
+        except MemoryError as e:  # fragmentation, usually: collect and try again later
+            import gc
+
+            gc.collect()
+            crashes += 1
+            app.remember("MemoryError: %s" % e)
+            wait = _crash_wait(crashes)
+        except Exception as e:  # a bug or an odd board state: log it, back off, never a tight loop
+            import sys
+
+            if hasattr(sys, "print_exception"):
+                sys.print_exception(e)
+            else:
+                say(repr(e))
+            crashes += 1
+            app.remember("%s: %s" % (type(e).__name__, e))
+            if crashes >= _MAX_CRASHES:
+                say("%d unexpected errors in a row: resetting" % crashes)
+                board.reset()
+            wait = _crash_wait(crashes)
+        if cycles and n >= cycles:
+            break
+        if mode == "deep" and wait >= cfg.get("deep_min", 10) and board.deepsleep(wait):
+            return  # only where deep sleep returns (a fake): the board boots into main.py
+        board.wait(wait, light=(mode == "light"))
+
+
+def main(config_path="config.json", secrets_path="secrets.json", board=None):
+    """Run forever (or config "cycles" rounds). KeyboardInterrupt always reaches the REPL,
+    with the watchdog re-armed at its longest timeout first."""
+    if board is None:
+        from board import Board
+
+        board = Board()
+    try:
+        return _main(config_path, secrets_path, board)
+    finally:
+        board.disarm()  # the loop is over (Ctrl-C, "cycles", an error): the REPL needs time
+
+
+def _main(config_path, secrets_path, board):
+    try:
+        config = load_json(config_path, "configuration")
+    except ConfigError:
+        config = {}  # reported below; the way back to the REPL opens all the same
+    window = config.get("repl_window", 1 if board.woke_from_deepsleep() else 3)
+    if board.hold_loop(config.get("repl_flag", "noloop"), config.get("repl_pin"), window):
+        return None
+    board.arm(int(config.get("watchdog", 120) * 1000))
     while True:
         try:
             config = load_json(config_path, "configuration")
-            app = App(config, make_client(config, load_json(secrets_path, "secrets")))
+            secrets = load_json(secrets_path, "secrets")
+            shared = Shared(open_store(board, config.get("state_file", "oauthcc_state.json")))
+            client = make_client(config, secrets, shared.part("c"))
             break
         except ConfigError as e:
             say(e, "- retrying in %d s" % _IDLE_S)
-            sleep(_IDLE_S)
-    cycles = config.get("cycles", 0)
-    n = 0
-    while not cycles or n < cycles:
-        n += 1
-        wait = app.cycle()
-        if cycles and n >= cycles:
-            break
-        sleep(wait)
+            board.wait(_IDLE_S)
+    app = App(config, client, board, shared.part("a"), secrets)
+    run(app, board, config.get("cycles", 0))
     return app

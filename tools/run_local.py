@@ -47,6 +47,7 @@ def main():
             "api_url": stub.url + "/api/v1/resource",
             "interval": args.interval,
             "cycles": args.cycles,
+            "repl_window": 0,  # no boot-time Ctrl-C window on the host
         }
         (run_dir / "config.json").write_text(json.dumps(config, indent=2))
         (run_dir / "secrets.json").write_text(json.dumps(

@@ -1,0 +1,211 @@
+# The only app module that touches the hardware: Wi-Fi, clock, watchdog, sleep, RTC memory.
+# machine, network and ntptime are imported inside functions: the unix port has no network
+# and CPython none of them, and there the same app runs on the host's network and clock.
+import time
+
+from oauthcc._port import EPOCH_OFFSET, const, ticks_add, ticks_diff, ticks_ms
+
+_POLL_MS = const(200)  # Wi-Fi status poll, NTP retry pause
+_SLICE_MS = const(1000)  # longest idle sleep between watchdog feeds and Ctrl-C checks
+_DAY_MS = const(86_400_000)  # ticks deadlines stay within ticks_diff's 2**29 ms
+# The ESP32 watchdog cannot be stopped: before the REPL it is re-armed with the longest
+# timeout it takes (2**30 - 1 ms, about 12 days; a small int on every port). rp2 takes at
+# most 8388 ms, so a smaller value is tried when the port refuses the first.
+WDT_LONGEST_MS = (0x3FFFFFFF, 8388)
+
+
+def _sleep_ms(ms):
+    time.sleep(ms / 1000)  # CPython has no sleep_ms; every port takes a float
+
+
+def _module(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+class Board:
+    """What the app needs from the board, each step bounded. Missing hardware (unix port,
+    CPython) turns a step into a no-op: no Wi-Fi to join, no watchdog, no RTC memory."""
+
+    def __init__(self, log=print):
+        self.log = log
+        self.machine = _module("machine")
+        self.wdt = None
+        self.wdt_ms = 0
+        self.wlan = None
+        self.wake_pin = None  # the REPL button: it wakes the board from deep sleep too
+
+    # -- network -----------------------------------------------------------------------------
+
+    def connect(self, ssid, password, timeout_s=20):
+        """Join Wi-Fi; True when connected. Gives up after timeout_s (no endless wait)."""
+        network = _module("network")
+        if network is None or not hasattr(network, "WLAN"):
+            return True  # unix port or CPython: the host is online already
+        wlan = self.wlan
+        if wlan is None:
+            wlan = self.wlan = network.WLAN(network.STA_IF)
+        if wlan.isconnected():
+            return True
+        if not ssid:
+            self.log("[board] no wifi_ssid in config.json")
+            return False
+        wlan.active(True)
+        wlan.connect(ssid, password)
+        deadline = ticks_add(ticks_ms(), int(timeout_s * 1000))
+        while not wlan.isconnected():
+            if ticks_diff(deadline, ticks_ms()) <= 0:
+                self.log("[board] Wi-Fi %r: no connection within %s s (status %s)"
+                         % (ssid, timeout_s, wlan.status()))
+                wlan.disconnect()  # stop the driver's own retries until the next attempt
+                return False
+            self.feed()
+            _sleep_ms(_POLL_MS)
+        return True
+
+    # -- clock -------------------------------------------------------------------------------
+
+    def sync_ntp(self, host=None, timeout_s=5):
+        """Set the RTC from NTP (UTC); True on success. Bounded by timeout_s in total."""
+        ntptime = _module("ntptime")
+        if ntptime is None:
+            return False
+        if host:
+            ntptime.host = host
+        deadline = ticks_add(ticks_ms(), int(timeout_s * 1000))
+        while True:
+            left = ticks_diff(deadline, ticks_ms())
+            if left <= 0:
+                return False
+            ntptime.timeout = max(1, min(left // 1000, 2))  # one UDP exchange at most this long
+            self.feed()
+            try:
+                ntptime.settime()
+                return True
+            except (OSError, OverflowError, IndexError) as e:  # timeout, DNS, short answer
+                self.log("[board] NTP %s: %r" % (ntptime.host, e))
+            _sleep_ms(_POLL_MS)
+
+    def set_clock(self, unix_s):
+        """Set the RTC to unix_s (UTC), e.g. from an HTTPS answer's Date header."""
+        rtc = getattr(self.machine, "RTC", None)
+        if rtc is None:
+            return False
+        tm = time.gmtime(unix_s - EPOCH_OFFSET)  # the ESP32 port counts from 2000
+        rtc().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
+        return True
+
+    def rtc(self):
+        """machine.RTC() when it has user memory (survives deep sleep), else None."""
+        rtc = getattr(self.machine, "RTC", None)
+        if rtc is None:
+            return None
+        r = rtc()
+        return r if hasattr(r, "memory") else None
+
+    # -- watchdog ----------------------------------------------------------------------------
+
+    def arm(self, timeout_ms):
+        """Start the hardware watchdog (once started, it cannot be stopped on ESP32)."""
+        wdt = getattr(self.machine, "WDT", None)
+        if wdt is None or not timeout_ms:
+            return False
+        self.wdt = wdt(timeout=int(timeout_ms))
+        self.wdt_ms = int(timeout_ms)
+        return True
+
+    def feed(self):
+        if self.wdt is not None:
+            self.wdt.feed()
+
+    def disarm(self):
+        """Before the REPL: re-arm the watchdog with its longest timeout, so a person at the
+        REPL has days, not seconds, before it resets the board."""
+        if self.wdt is None:
+            return
+        for ms in WDT_LONGEST_MS:
+            try:
+                self.wdt = self.machine.WDT(timeout=ms)
+                self.wdt_ms = ms
+                break
+            except (ValueError, OverflowError):
+                continue
+        self.wdt.feed()
+
+    # -- sleeping ----------------------------------------------------------------------------
+
+    def wait(self, seconds, light=False):
+        """Sleep, feeding the watchdog at least every half timeout. Plain sleep keeps Ctrl-C
+        working; light=True uses machine.lightsleep (less power, Ctrl-C only between slices)."""
+        ms = min(int(seconds * 1000), _DAY_MS)
+        lightsleep = getattr(self.machine, "lightsleep", None) if light else None
+        step = _SLICE_MS if lightsleep is None else 60_000
+        if self.wdt_ms:
+            step = min(step, self.wdt_ms // 2)
+        end = ticks_add(ticks_ms(), ms)
+        while True:
+            left = ticks_diff(end, ticks_ms())
+            if left <= 0:
+                break
+            self.feed()
+            if lightsleep is None:
+                _sleep_ms(min(left, step))
+            else:
+                lightsleep(min(left, step))
+        self.feed()
+
+    def deepsleep(self, seconds):
+        """Deep sleep; on a board this does not return (it boots again into main.py).
+        False where the port has no deep sleep: the caller waits instead."""
+        ds = getattr(self.machine, "deepsleep", None)
+        if ds is None:
+            return False
+        esp32 = _module("esp32") if self.wake_pin is not None else None
+        if esp32 is not None and hasattr(esp32, "wake_on_ext0"):
+            # pressing the REPL button wakes the board, and hold_loop() then sees it held
+            esp32.wake_on_ext0(pin=self.wake_pin, level=esp32.WAKEUP_ALL_LOW)
+        ds(min(int(seconds * 1000), _DAY_MS))
+        return True
+
+    def woke_from_deepsleep(self):
+        m = self.machine
+        cause = getattr(m, "reset_cause", None)
+        return cause is not None and cause() == getattr(m, "DEEPSLEEP_RESET", -1)
+
+    def reset(self):
+        reset = getattr(self.machine, "reset", None)
+        if reset is None:
+            raise SystemExit(1)  # unix port, CPython: end the process instead
+        reset()
+
+    # -- the way back to the REPL ------------------------------------------------------------
+
+    def hold_loop(self, flag="noloop", pin=None, window_s=0):
+        """True when the loop must not start, so the REPL stays free: the file `flag` exists,
+        or GPIO `pin` is low (a button to ground) during the boot window. Ctrl-C during the
+        window raises KeyboardInterrupt, which reaches the REPL."""
+        import os
+
+        try:
+            os.stat(flag)
+            self.log("[board] %s exists: loop not started (remove it to run)" % flag)
+            return True
+        except OSError:
+            pass
+        p = None
+        if pin is not None and getattr(self.machine, "Pin", None) is not None:
+            p = self.machine.Pin(pin, self.machine.Pin.IN, self.machine.Pin.PULL_UP)
+            self.wake_pin = p
+        if window_s:
+            self.log("[board] Ctrl-C within %s s for the REPL" % window_s)
+        end = ticks_add(ticks_ms(), int(window_s * 1000))
+        while True:
+            if p is not None and p.value() == 0:
+                self.log("[board] pin %s held low: loop not started" % pin)
+                return True
+            if ticks_diff(end, ticks_ms()) <= 0:
+                return False
+            self.feed()
+            _sleep_ms(min(100, max(1, ticks_diff(end, ticks_ms()))))

@@ -1,0 +1,164 @@
+# The device app's loop: Wi-Fi, clock, watchdog, sleep modes, state across deep sleep, the way
+# back to the REPL. Fakes of machine/network/ntptime/esp32 play the board; the stub the server.
+import app
+import fakeboard
+
+from support import CLIENT_ID, CLIENT_SECRET, PER, control, raises, reset, token_requests, url
+
+NEEDS_STUB = True
+SCOPE = PER + ">" + "Org/b1475f65-236c-58b8-96e1-e1778b43beb7.zaikio.machines.rw"
+LONGEST = 0x3FFFFFFF
+
+
+def files(name, **config):
+    d = fakeboard.workdir(name)
+    cfg = {"profile": "zaikio", "base_url": url(), "scope": [SCOPE],
+           "api_url": url("/api/v1/resource"), "interval": 5, "cycles": 2, "repl_window": 0,
+           "watchdog": 10, "wifi_ssid": "home", "state_file": d + "/state.json",
+           "repl_flag": d + "/noloop"}
+    cfg.update(config)
+    fakeboard.write_json(d + "/config.json", cfg)
+    fakeboard.write_json(d + "/secrets.json", {"client_id": CLIENT_ID,
+                                               "client_secret": CLIENT_SECRET,
+                                               "wifi_password": "wifi-pw"})
+    return d + "/config.json", d + "/secrets.json"
+
+
+def board(stop_after=None):
+    from board import Board
+
+    return fakeboard.RecordingBoard(Board(log=lambda *a: None), stop_after)
+
+
+def run(name, b=None, **config):
+    cfg, sec = files(name, **config)
+    b = b or board()
+    return app.main(cfg, sec, b), b
+
+
+def test_full_cycle_on_a_fake_esp32():
+    machine, network, ntptime, _ = fakeboard.use()
+    reset(profile="zaikio")
+    a, b = run("full")
+    assert a.roles == ["owner", "admin"] and a.last_error is None
+    w = network.wlans[0]
+    assert (w.ssid, w.key) == ("home", "wifi-pw")
+    assert ntptime.calls == 1  # once: the next sync is due in a day
+    wdts = [e[1] for e in machine.events if e[0] == "wdt"]
+    assert wdts == [10000, LONGEST]  # armed, then re-armed for the REPL when the loop ended
+    assert b.waits == [5]  # two cycles, one interval between them
+    assert [e["path"] for e in token_requests()] == ["/oauth/access_token"]
+    assert a.memory.load() == {"error": None}
+    st = a.client._store.load()
+    assert st["token"] and st["refresh_token"]  # in RTC memory, the fake board has some
+    assert machine.rtc_memory[:3] == b"oc1"
+
+
+def test_keyboard_interrupt_reaches_repl_with_watchdog_rearmed():
+    machine = fakeboard.use()[0]
+    reset(profile="zaikio")
+    raises(KeyboardInterrupt, run, "ctrlc", board(stop_after=1), cycles=0)
+    assert [e[1] for e in machine.events if e[0] == "wdt"] == [10000, LONGEST]
+
+
+def test_deep_sleep_then_wake_reuses_token_from_rtc_memory():
+    machine, _, _, esp32 = fakeboard.use()
+    reset(profile="zaikio")
+    machine.pins[0] = 1
+    a, b = run("deep", sleep="deep", cycles=0, interval=300, repl_pin=0)
+    assert ("deepsleep", 300000) in machine.events and b.waits == []
+    assert esp32.wake == [(0, False)]  # the REPL button wakes the board
+    assert len(token_requests()) == 1
+    machine.cause = machine.DEEPSLEEP_RESET  # the board boots again into main.py
+    a2, _ = run("deep", sleep="deep", cycles=1)
+    assert len(token_requests()) == 1  # the token came from RTC memory
+    assert a2.roles == ["owner", "admin"]  # role order fetched again at boot
+
+
+def test_wifi_failure_backs_off_without_touching_the_server():
+    network = fakeboard.use()[1]
+    network.clear(after=None)
+    reset(profile="zaikio")
+    a, b = run("wifi", cycles=3, wifi_timeout=0.1)
+    assert b.waits == [10, 20]
+    assert token_requests() == [] and a.memory.load()["error"] == "wifi: no connection"
+
+
+def test_clock_from_date_header_when_ntp_is_blocked():
+    machine, _, ntptime, _ = fakeboard.use()
+    ntptime.clear(failures=-1)
+    reset(profile="zaikio")
+    cfg, sec = files("clock", cycles=1, ntp_timeout=0.2)
+    from board import Board
+    from state import Shared, open_store
+
+    b = Board(log=lambda *a: None)
+    config, secrets = app.load_json(cfg, "c"), app.load_json(sec, "s")
+    shared = Shared(open_store(b))
+    a = app.App(config, app.make_client(config, secrets, shared.part("c")), b,
+                shared.part("a"), secrets)
+    a.wall = lambda: None  # the RTC still says 2000
+    a.clock()
+    assert ntptime.calls >= 1 and machine.rtc_datetime is None
+    a.cycle()
+    assert machine.rtc_datetime[0] >= 2025  # set from the stub's Date header
+    calls = ntptime.calls
+    a.clock()
+    assert ntptime.calls == calls  # NTP is retried later, not on every cycle
+
+
+def test_permanent_error_idles_and_is_remembered():
+    fakeboard.use()
+    reset(profile="zaikio", clients=[{"client_id": "other", "client_secret": "x"}])
+    a, b = run("latched", cycles=2)
+    assert a.client.latched.error == "invalid_client"
+    assert b.waits == [60] and len(token_requests()) == 1
+    assert a.memory.load()["error"].startswith("invalid_client")
+
+
+def test_missing_or_malformed_config_idles_instead_of_crashing():
+    fakeboard.use()
+    d = fakeboard.workdir("noconfig")
+    b = board(stop_after=2)
+    raises(KeyboardInterrupt, app.main, d + "/config.json", d + "/secrets.json", b)
+    assert b.waits == [60, 60] and b.window == 3  # the REPL window opens all the same
+    with open(d + "/config.json", "w") as f:
+        f.write("{nope")
+    fakeboard.write_json(d + "/secrets.json", {"client_id": "x", "client_secret": "y"})
+    b = board(stop_after=1)
+    raises(KeyboardInterrupt, app.main, d + "/config.json", d + "/secrets.json", b)
+    assert b.waits == [60]
+
+
+def test_noloop_file_keeps_the_repl_free():
+    machine = fakeboard.use()[0]
+    cfg, sec = files("noloop")
+    d = cfg.rsplit("/", 1)[0]
+    with open(d + "/noloop", "w") as f:
+        f.write("")
+    assert app.main(cfg, sec, board()) is None and machine.events == []
+    control("/_stub/log")
+
+
+class Broken:
+    """A client with a bug: every call raises something unexpected."""
+
+    latched = None
+
+    def token(self):
+        raise ZeroDivisionError("bug")
+
+
+def test_unexpected_errors_back_off_then_reset_never_a_tight_loop():
+    machine = fakeboard.use()[0]
+    b = board()
+    a = app.App({"interval": 5, "wifi_ssid": "home"}, Broken(), b)
+    raises(machine.ResetCalled, app.run, a, b)
+    assert b.waits == [30, 60, 120, 240]
+
+
+def test_host_without_board_hardware_runs_cycles():
+    fakeboard.forget()
+    reset(profile="zaikio")
+    a, b = run("host", cycles=2)
+    assert a.roles == ["owner", "admin"] and b.waits == [5]

@@ -1,0 +1,138 @@
+# board.Board against fakes of machine, network, ntptime and esp32, on both runtimes.
+import fakeboard
+
+from oauthcc._port import ticks_diff, ticks_ms
+
+
+def board():
+    fakeboard.use()
+    from board import Board
+
+    return Board(log=lambda *a: None)
+
+
+def test_wifi_connects_within_deadline_and_feeds_watchdog():
+    b = board()
+    import machine
+    import network
+
+    network.clear(after=3)
+    b.arm(4000)
+    assert b.connect("home", "pw", 5)
+    w = network.wlans[0]
+    assert (w.ssid, w.key, w.active()) == ("home", "pw", True)
+    assert machine.feeds >= 3
+    assert b.connect("home", "pw", 5) and w.connects == 1  # connected: nothing to do
+
+
+def test_wifi_gives_up_at_deadline():
+    b = board()
+    import network
+
+    network.clear(after=None)  # an access point that never answers
+    start = ticks_ms()
+    assert not b.connect("home", "pw", 0.3)
+    took = ticks_diff(ticks_ms(), start)
+    assert 250 <= took < 3000
+    assert not network.wlans[0].isconnected()  # disconnected: the driver stops retrying
+
+
+def test_wifi_without_ssid_or_without_network_module():
+    b = board()
+    import network
+
+    assert not b.connect(None, "", 1)
+    assert network.wlans[0].connects == 0
+    fakeboard.forget()
+    from board import Board
+
+    assert Board(log=lambda *a: None).connect(None, None, 1)  # the host is online
+
+
+def test_ntp_retries_within_its_deadline():
+    b = board()
+    import ntptime
+
+    ntptime.clear(failures=2)
+    assert b.sync_ntp("time.example", 5)
+    assert ntptime.calls == 3 and ntptime.host == "time.example"
+    ntptime.clear(failures=-1)
+    start = ticks_ms()
+    assert not b.sync_ntp(None, 0.5)
+    assert ticks_diff(ticks_ms(), start) < 3000 and ntptime.calls >= 1
+
+
+def test_set_clock_writes_utc_into_the_rtc():
+    b = board()
+    import machine
+
+    assert b.set_clock(1767225600 + 3723)  # Thu 2026-01-01 01:02:03 UTC
+    assert machine.rtc_datetime == (2026, 1, 1, 3, 1, 2, 3, 0)
+
+
+def test_disarm_rearms_watchdog_with_longest_timeout():
+    b = board()
+    import machine
+
+    b.disarm()  # never armed: nothing to do
+    assert machine.events == []
+    b.arm(8000)
+    b.disarm()
+    assert machine.events == [("wdt", 8000), ("wdt", 0x3FFFFFFF)]
+    machine.clear()
+    machine.WDT_MAX_MS = 8388  # rp2
+    b.arm(8000)
+    b.disarm()
+    assert machine.events[-1] == ("wdt", 8388)
+
+
+def test_wait_feeds_watchdog_every_half_timeout():
+    b = board()
+    import machine
+
+    b.arm(200)
+    b.wait(0.35)
+    assert machine.feeds >= 4
+    machine.clear()
+    b.wait(0.25, light=True)
+    sleeps = [e[1] for e in machine.events if e[0] == "lightsleep"]
+    assert sleeps and max(sleeps) <= 100 and sum(sleeps) >= 200
+
+
+def test_hold_loop_by_flag_file_pin_or_nothing():
+    b = board()
+    import machine
+
+    d = fakeboard.workdir("hold")
+    assert not b.hold_loop(d + "/noloop", None, 0.1)
+    with open(d + "/noloop", "w") as f:
+        f.write("")
+    assert b.hold_loop(d + "/noloop", None, 0)
+    machine.pins[0] = 0  # the BOOT button held
+    assert b.hold_loop(d + "/none", 0, 0.5)
+    assert b.wake_pin is not None
+
+
+def test_deepsleep_wakes_on_the_repl_pin():
+    b = board()
+    import esp32
+    import machine
+
+    assert not b.woke_from_deepsleep()
+    b.hold_loop("no-such-flag", 0, 0)
+    assert b.deepsleep(30)
+    assert machine.events[-1] == ("deepsleep", 30000)
+    assert esp32.wake == [(0, esp32.WAKEUP_ALL_LOW)]
+    machine.cause = machine.DEEPSLEEP_RESET
+    assert b.woke_from_deepsleep()
+
+
+def test_host_board_has_no_watchdog_rtc_or_deepsleep():
+    fakeboard.forget()
+    from board import Board
+
+    b = Board(log=lambda *a: None)
+    assert not b.arm(1000) and b.rtc() is None and not b.deepsleep(1)
+    assert not b.sync_ntp(None, 1) and not b.set_clock(1767225600)
+    b.disarm()
+    b.wait(0.01)
