@@ -5,7 +5,7 @@ MP      := $(VENV)/bin/micropython
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
 PYTHON  ?= python3
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean deploy virtual-board provision
 
 venv: $(STAMP)
 
@@ -23,6 +23,19 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# Put the library, the app and config.json/secrets.json (+ the CA file) on a board:
+#   make deploy PORT=/dev/ttyUSB0 [DEPLOY_ARGS="--config my.json --set-clock --run"]
+deploy: $(STAMP)
+	$(PY) tools/deploy.py --port $(PORT) $(DEPLOY_ARGS)
+
+# The unix port behind a pty, for mpremote and `make deploy PORT=<pty>` without hardware.
+virtual-board: $(STAMP)
+	$(PY) tools/virtual_board.py --fakes
+
+# Create a client on the generic identity service and write secrets.json (seed 003).
+provision: $(STAMP)
+	$(PY) tools/provision.py $(PROVISION_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,119 @@
+"""make deploy against a virtual board (the unix port behind a pty), then the deployed main.py
+runs there for one cycle against the stub server, with fakes of machine/network/ntptime."""
+import json
+import subprocess
+import sys
+import time
+
+import deploy
+import pytest
+from conftest import ROOT, stub_server
+from virtual_board import VirtualBoard
+
+from stub_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ORG_ID, PERSON_ID
+
+SCOPE = "Per/%s>Org/%s.zaikio.machines.rw" % (PERSON_ID, ORG_ID)
+
+
+@pytest.fixture
+def vboard(tmp_path):
+    with VirtualBoard(tmp_path / "board", fakes=True) as vb:
+        yield vb
+
+
+def configure(d, stub, **extra):
+    d.mkdir(exist_ok=True)
+    cfg = {"profile": "zaikio", "base_url": stub.url, "scope": [SCOPE],
+           "api_url": stub.url + "/api/v1/resource", "interval": 1, "cycles": 1,
+           "repl_window": 0, "watchdog": 30, "wifi_ssid": "virtual", "ca": "ca.pem"}
+    cfg.update(extra)
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "secrets.json").write_text(json.dumps({"client_id": DEFAULT_CLIENT_ID,
+                                                "client_secret": DEFAULT_CLIENT_SECRET,
+                                                "wifi_password": "pw"}))
+    (d / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n(test)\n")
+    return d / "config.json", d / "secrets.json"
+
+
+def mpremote(port, code, timeout=60):
+    p = subprocess.run([deploy.tool("mpremote"), "connect", port, "resume", "exec", code],
+                       capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return p.stdout + p.stderr
+
+
+def test_deploy_then_run_main_on_virtual_board(tmp_path, vboard):
+    stub = stub_server()
+    stub.reset({"profile": "zaikio"})
+    cfg, sec = configure(tmp_path / "cfg", stub)
+    flash = vboard.root
+    for stale in ("oauthcc/client.py", "lib/oauthcc/client.py", "lib/oauthcc/gone.mpy",
+                  "app.py"):
+        (flash / stale).parent.mkdir(parents=True, exist_ok=True)
+        (flash / stale).write_text("raise ImportError('stale copy imported')\n")
+    start = time.monotonic()
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "--port", vboard.port,
+                        "--config", str(cfg), "--secrets", str(sec), "--set-clock"],
+                       capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - start
+    assert p.returncode == 0, p.stderr
+    print("first deploy to the virtual board: %.2f s" % took)
+    assert not (flash / "oauthcc").exists() and not (flash / "app.py").exists()
+    lib = sorted(f.name for f in (flash / "lib" / "oauthcc").iterdir())
+    assert lib == sorted(f.stem + ".mpy" for f in (ROOT / "device" / "oauthcc").glob("*.py"))
+    for name in ("boot.py", "main.py", "app.mpy", "board.mpy", "state.mpy", "config.json",
+                 "secrets.json", "ca.pem"):
+        assert (flash / name).is_file(), name
+    assert (flash / "main.py").read_bytes() == (ROOT / "main.py").read_bytes()
+
+    # the deployed main.py itself, one cycle, on the virtual board
+    out = mpremote(vboard.port, "exec(open('main.py').read())\nimport machine, network\n"
+                   "print('EVENTS', [e[:2] for e in machine.events if e[0] == 'wdt'], "
+                   "network.wlans[0].ssid)")
+    assert "[app] roles: owner, admin" in out, out
+    assert "/api/v1/resource -> 200" in out, out
+    assert "EVENTS [('wdt', 30000), ('wdt', 1073741823)] virtual" in out, out
+    assert [e["grant_type"] for e in stub.log if e["path"].endswith("token")] == [
+        "client_credentials"]
+    assert DEFAULT_CLIENT_SECRET not in out
+
+    # again: nothing changed, nothing copied; a changed config is the only copy
+    log = []
+    r = deploy.deploy(vboard.port, cfg, sec, log=log.append, timeout=30)
+    assert r["copied"] == [] and r["removed"] == []
+    configure(tmp_path / "cfg", stub, interval=2)
+    r = deploy.deploy(vboard.port, cfg, sec, log=log.append, timeout=30)
+    assert r["copied"] == ["config.json"]
+    print("mpy bytes deployed: %d" % r["mpy_bytes"])
+
+
+def test_deploy_refuses_a_missing_ca_file(tmp_path):
+    stub = stub_server()
+    cfg, sec = configure(tmp_path / "cfg", stub)
+    (tmp_path / "cfg" / "ca.pem").unlink()
+    with pytest.raises(deploy.DeployError, match="CA file"):
+        deploy.config_files(cfg, sec)
+
+
+def test_mpy_check_matches_unix_port_and_refuses_another_version():
+    mp = subprocess.run([str(ROOT / ".venv" / "bin" / "micropython"), "-c",
+                         "import sys; print(sys.implementation._mpy)"],
+                        capture_output=True, text=True, timeout=30)
+    board_mpy = int(mp.stdout)
+    files = deploy.compile_all()
+    header = deploy.mpy_header_version(files["lib/oauthcc/client.mpy"].read_bytes())
+    assert header[0] == board_mpy & 0xFF
+    deploy.check_mpy(board_mpy, header)
+    with pytest.raises(deploy.DeployError, match="mpy-cross"):
+        deploy.check_mpy(board_mpy - 1, header)
+
+
+def test_stale_lists_shadowing_py_and_old_copies():
+    files = {"lib/oauthcc/client.mpy": None, "app.mpy": None, "main.py": None}
+    state = {"top": ["oauthcc", "app.py", "main.py", "boot.py"], "libdir": ["oauthcc.py"],
+             "lib": ["client.mpy", "client.py", "old.mpy"]}
+    assert sorted(deploy.stale(state, files)) == sorted(
+        ["oauthcc", "lib/oauthcc.py", "lib/oauthcc/client.py", "lib/oauthcc/old.mpy", "app.py"])
+
+
+def test_utc_datetime_is_utc_not_local_time():
+    assert deploy.utc_datetime(1767225600 + 3723) == (2026, 1, 1, 3, 1, 2, 3, 0)

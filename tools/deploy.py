@@ -1,0 +1,269 @@
+"""`make deploy PORT=/dev/ttyUSB0`: put the library, the app and its configuration on a board.
+
+- compiles device/oauthcc/*.py and the app modules with mpy-cross, after checking that the
+  .mpy version is one the board imports;
+- compares SHA-256 hashes on the board and copies only what changed (mpremote, one session):
+  /lib/oauthcc/*.mpy, /boot.py, /main.py, /app.mpy, /board.mpy, /state.mpy, /config.json,
+  /secrets.json and the CA file named in the configuration;
+- removes stale copies: /oauthcc/, modules no longer in the library, and every .py that would
+  shadow an .mpy (MicroPython imports x.py before x.mpy);
+- --set-clock sets the board's RTC to UTC (`mpremote rtc --set` would write local time);
+- --run then runs main.py and shows its output (Ctrl-C stops it and leaves the REPL).
+
+Works with the virtual board (tools/virtual_board.py): `mpremote ... resume` throughout, as
+a soft reset ends the unix port, and files are copied by name (no `cp -r`).
+"""
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVICE = ROOT / "device"
+LIB = DEVICE / "oauthcc"
+APP_MODULES = ("app", "board", "state")  # the app, in / as .mpy
+TOP_FILES = ("boot.py", "main.py")
+BUILD = ROOT / "build" / "deploy"
+
+# Runs on the board: hashes of the files we may copy, and what /lib/oauthcc holds.
+_STATE = """
+import os, json, hashlib, binascii
+def _h(p):
+    d = hashlib.sha256()
+    try:
+        with open(p, "rb") as f:
+            while True:
+                b = f.read(512)
+                if not b:
+                    break
+                d.update(b)
+    except OSError:
+        return None
+    return binascii.hexlify(d.digest()).decode()
+def _ls(p):
+    try:
+        return os.listdir(p)
+    except OSError:
+        return None
+print("DEPLOY-STATE " + json.dumps({"hash": {p: _h(p) for p in %s}, "lib": _ls("lib/oauthcc"),
+      "top": _ls(""), "libdir": _ls("lib")}))
+"""
+
+# Runs on the board: make folders, remove stale files (a folder recursively).
+_PREPARE = """
+import os
+def _rm(p):
+    try:
+        for n in os.listdir(p):
+            _rm(p + "/" + n)
+        os.rmdir(p)
+    except OSError:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+for d in ("lib", "lib/oauthcc"):
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+for p in %s:
+    _rm(p)
+    print("removed /" + p)
+"""
+
+_SET_CLOCK = """
+try:
+    import machine
+    machine.RTC().datetime(%r)
+    print("clock set (UTC)")
+except (ImportError, AttributeError):
+    print("no RTC on this board: clock not set")
+"""
+
+
+class DeployError(Exception):
+    pass
+
+
+def tool(name):
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise DeployError("%s not found: run `make venv` first" % name)
+    return found
+
+
+class Board:
+    """mpremote on one port, always `resume` (no soft reset)."""
+
+    def __init__(self, port, timeout=60):
+        self.port = port
+        self.timeout = timeout
+
+    def run(self, *args, check=True):
+        cmd = [tool("mpremote"), "connect", self.port, "resume"] + list(args)
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout,
+                               stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise DeployError("mpremote did not finish in %d s on %s (board asleep or busy?)"
+                              % (self.timeout, self.port))
+        if check and p.returncode != 0:
+            raise DeployError("mpremote failed (%d): %s" % (p.returncode,
+                                                            (p.stderr or p.stdout)[-800:]))
+        return p.stdout
+
+    def exec(self, code):
+        return self.run("exec", code)
+
+
+def mpy_header_version(data):
+    """(version, arch) from an .mpy file's header; arch 0 is bytecode, which any arch loads
+    (the sub-version in the low bits only binds native code)."""
+    if len(data) < 4 or data[0] != ord("M"):
+        raise DeployError("not an .mpy file")
+    return data[1], data[2] >> 2
+
+
+def check_mpy(board_mpy, header):
+    """DeployError unless the board (sys.implementation._mpy) imports this .mpy."""
+    version, arch = header
+    if board_mpy and (board_mpy & 0xFF != version or (arch and arch != board_mpy >> 10)):
+        raise DeployError(".mpy version %d from mpy-cross, the board takes %d: use the mpy-cross "
+                          "of the board's MicroPython version" % (version, board_mpy & 0xFF))
+
+
+def compile_all(out=BUILD):
+    """{board path: local path} of every file to put on the board, .mpy compiled fresh."""
+    mpy_cross = tool("mpy-cross")
+    files = {}
+    jobs = [(p, "lib/oauthcc/" + p.stem + ".mpy", "oauthcc/" + p.name)
+            for p in sorted(LIB.glob("*.py"))]
+    jobs += [(DEVICE / (m + ".py"), m + ".mpy", m + ".py") for m in APP_MODULES]
+    for src, dst, shown in jobs:
+        target = out / dst
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([mpy_cross, "-s", shown, "-o", str(target), str(src)], check=True)
+        files[dst] = target
+    for name in TOP_FILES:
+        files[name] = ROOT / name
+    return files
+
+
+def config_files(config, secrets, ca=None):
+    """{board path: local path} for config.json, secrets.json and the CA file it names."""
+    config, secrets = Path(config), Path(secrets)
+    for p in (config, secrets):
+        if not p.is_file():
+            raise DeployError("%s not found (start from config/examples/)" % p)
+    try:
+        cfg = json.loads(config.read_text())
+        json.loads(secrets.read_text())
+    except ValueError as e:
+        raise DeployError("not valid JSON: %s" % e)
+    files = {"config.json": config, "secrets.json": secrets}
+    name = cfg.get("ca")
+    if name:
+        local = Path(ca) if ca else config.parent / name
+        if not local.is_file():
+            raise DeployError("the CA file named in %s (%s) is not at %s" % (config, name, local))
+        files[name.lstrip("/")] = local
+    return files
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stale(state, files):
+    """Board paths to remove: stale library copies and .py files that shadow an .mpy."""
+    out = []
+    if state.get("top") and "oauthcc" in state["top"]:
+        out.append("oauthcc")  # a copy in / would be imported before /lib/oauthcc
+    for n in state.get("libdir") or []:
+        if n in ("oauthcc.py", "oauthcc.mpy"):
+            out.append("lib/" + n)
+    wanted = {p.split("/")[-1] for p in files if p.startswith("lib/oauthcc/")}
+    for n in state.get("lib") or []:
+        if n not in wanted:
+            out.append("lib/oauthcc/" + n)  # a renamed module, or a .py shadowing the .mpy
+    for n in state.get("top") or []:
+        if n.endswith(".py") and n[:-3] + ".mpy" in files:
+            out.append(n)
+    return out
+
+
+def utc_datetime(t=None):
+    tm = time.gmtime(time.time() if t is None else t)
+    return (tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_wday, tm.tm_hour, tm.tm_min, tm.tm_sec, 0)
+
+
+def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=60):
+    """Deploy; returns {"copied": [...], "removed": [...], "bytes": n, "mpy_bytes": n}."""
+    files = compile_all()
+    files.update(config_files(config, secrets, ca))
+    b = Board(port, timeout)
+    impl = b.exec("import sys; print('MPY', getattr(sys.implementation, '_mpy', 0))")
+    mpy = int(impl.split("MPY", 1)[1].split()[0]) if "MPY" in impl else 0
+    check_mpy(mpy, mpy_header_version(files["lib/oauthcc/client.mpy"].read_bytes()))
+    out = b.exec(_STATE % json.dumps(sorted(files)))
+    if "DEPLOY-STATE " not in out:
+        raise DeployError("unexpected answer from the board: %s" % out[-400:])
+    state = json.loads(out.split("DEPLOY-STATE ", 1)[1].splitlines()[0])
+    remove = stale(state, files)
+    b.exec(_PREPARE % json.dumps(remove))
+    copy = [p for p in sorted(files) if state["hash"].get(p) != sha256(files[p])]
+    args = []
+    for p in copy:
+        args += ["fs", "cp", str(files[p]), ":" + p, "+"]
+    if args:
+        b.run(*args[:-1])
+    if set_clock:
+        log(b.exec(_SET_CLOCK % (utc_datetime(),)).strip())
+    for p in remove:
+        log("removed /" + p)
+    for p in copy:
+        log("copied /%s (%d bytes)" % (p, files[p].stat().st_size))
+    mpy_bytes = sum(f.stat().st_size for p, f in files.items() if p.endswith(".mpy"))
+    log("%d of %d files copied, %d stale removed; .mpy total %d bytes"
+        % (len(copy), len(files), len(remove), mpy_bytes))
+    return {"copied": copy, "removed": remove, "mpy_bytes": mpy_bytes,
+            "bytes": sum(files[p].stat().st_size for p in copy)}
+
+
+def run_main(port, timeout=None):
+    """Run main.py on the board and stream its output (Ctrl-C: stop, the REPL stays)."""
+    cmd = [tool("mpremote"), "connect", port, "resume", "exec", "exec(open('main.py').read())"]
+    return subprocess.run(cmd, timeout=timeout).returncode
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0, or a virtual board's pty")
+    ap.add_argument("--config", default="config.json")
+    ap.add_argument("--secrets", default="secrets.json")
+    ap.add_argument("--ca", help="the CA file, if not next to config.json")
+    ap.add_argument("--set-clock", action="store_true", help="set the board's RTC to UTC")
+    ap.add_argument("--run", action="store_true", help="run main.py afterwards")
+    ap.add_argument("--timeout", type=int, default=60, help="seconds per mpremote step")
+    args = ap.parse_args(argv)
+    start = time.monotonic()
+    try:
+        deploy(args.port, args.config, args.secrets, args.ca, args.set_clock,
+               timeout=args.timeout)
+    except DeployError as e:
+        print("deploy: %s" % e, file=sys.stderr)
+        return 1
+    print("deployed in %.1f s" % (time.monotonic() - start))
+    if args.run:
+        return run_main(args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
