@@ -1,6 +1,8 @@
 # The only app module that touches the hardware: Wi-Fi, clock, watchdog, sleep, RTC memory.
-# machine, network and ntptime are imported inside functions: the unix port has no network
-# and CPython none of them, and there the same app runs on the host's network and clock.
+# machine, network, ntptime and esp32 are imported inside the methods, after _has() said they
+# exist: the unix port has no network and CPython none of them, and there the same app runs
+# on the host's network and clock. Plain import statements (not __import__) let the type
+# check against micropython-esp32-stubs see every call.
 import time
 
 from oauthcc._port import EPOCH_OFFSET, const, ticks_add, ticks_diff, ticks_ms
@@ -18,11 +20,12 @@ def _sleep_ms(ms):
     time.sleep(ms / 1000)  # CPython has no sleep_ms; every port takes a float
 
 
-def _module(name):
+def _has(module, attr):
+    """True when `module` can be imported and has `attr`."""
     try:
-        return __import__(name)
+        return hasattr(__import__(module), attr)
     except ImportError:
-        return None
+        return False
 
 
 class Board:
@@ -31,7 +34,6 @@ class Board:
 
     def __init__(self, log=print):
         self.log = log
-        self.machine = _module("machine")
         self.wdt = None
         self.wdt_ms = 0
         self.wlan = None
@@ -41,9 +43,10 @@ class Board:
 
     def connect(self, ssid, password, timeout_s=20):
         """Join Wi-Fi; True when connected. Gives up after timeout_s (no endless wait)."""
-        network = _module("network")
-        if network is None or not hasattr(network, "WLAN"):
+        if not _has("network", "WLAN"):
             return True  # unix port or CPython: the host is online already
+        import network
+
         wlan = self.wlan
         if wlan is None:
             wlan = self.wlan = network.WLAN(network.STA_IF)
@@ -69,9 +72,10 @@ class Board:
 
     def sync_ntp(self, host=None, timeout_s=5):
         """Set the RTC from NTP (UTC); True on success. Bounded by timeout_s in total."""
-        ntptime = _module("ntptime")
-        if ntptime is None:
+        if not _has("ntptime", "settime"):
             return False
+        import ntptime
+
         if host:
             ntptime.host = host
         deadline = ticks_add(ticks_ms(), int(timeout_s * 1000))
@@ -90,29 +94,32 @@ class Board:
 
     def set_clock(self, unix_s):
         """Set the RTC to unix_s (UTC), e.g. from an HTTPS answer's Date header."""
-        rtc = getattr(self.machine, "RTC", None)
-        if rtc is None:
+        if not _has("machine", "RTC"):
             return False
+        import machine
+
         tm = time.gmtime(unix_s - EPOCH_OFFSET)  # the ESP32 port counts from 2000
-        rtc().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
+        machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
         return True
 
     def rtc(self):
         """machine.RTC() when it has user memory (survives deep sleep), else None."""
-        rtc = getattr(self.machine, "RTC", None)
-        if rtc is None:
+        if not _has("machine", "RTC"):
             return None
-        r = rtc()
+        import machine
+
+        r = machine.RTC()
         return r if hasattr(r, "memory") else None
 
     # -- watchdog ----------------------------------------------------------------------------
 
     def arm(self, timeout_ms):
         """Start the hardware watchdog (once started, it cannot be stopped on ESP32)."""
-        wdt = getattr(self.machine, "WDT", None)
-        if wdt is None or not timeout_ms:
+        if not timeout_ms or not _has("machine", "WDT"):
             return False
-        self.wdt = wdt(timeout=int(timeout_ms))
+        import machine
+
+        self.wdt = machine.WDT(timeout=int(timeout_ms))
         self.wdt_ms = int(timeout_ms)
         return True
 
@@ -125,9 +132,11 @@ class Board:
         REPL has days, not seconds, before it resets the board."""
         if self.wdt is None:
             return
+        import machine
+
         for ms in WDT_LONGEST_MS:
             try:
-                self.wdt = self.machine.WDT(timeout=ms)
+                self.wdt = machine.WDT(timeout=ms)
                 self.wdt_ms = ms
                 break
             except (ValueError, OverflowError):
@@ -140,8 +149,8 @@ class Board:
         """Sleep, feeding the watchdog at least every half timeout. Plain sleep keeps Ctrl-C
         working; light=True uses machine.lightsleep (less power, Ctrl-C only between slices)."""
         ms = min(int(seconds * 1000), _DAY_MS)
-        lightsleep = getattr(self.machine, "lightsleep", None) if light else None
-        step = _SLICE_MS if lightsleep is None else 60_000
+        light = light and _has("machine", "lightsleep")
+        step = 60_000 if light else _SLICE_MS
         if self.wdt_ms:
             step = min(step, self.wdt_ms // 2)
         end = ticks_add(ticks_ms(), ms)
@@ -150,35 +159,42 @@ class Board:
             if left <= 0:
                 break
             self.feed()
-            if lightsleep is None:
-                _sleep_ms(min(left, step))
+            if light:
+                import machine
+
+                machine.lightsleep(min(left, step))
             else:
-                lightsleep(min(left, step))
+                _sleep_ms(min(left, step))
         self.feed()
 
     def deepsleep(self, seconds):
         """Deep sleep; on a board this does not return (it boots again into main.py).
         False where the port has no deep sleep: the caller waits instead."""
-        ds = getattr(self.machine, "deepsleep", None)
-        if ds is None:
+        if not _has("machine", "deepsleep"):
             return False
-        esp32 = _module("esp32") if self.wake_pin is not None else None
-        if esp32 is not None and hasattr(esp32, "wake_on_ext0"):
+        import machine
+
+        if self.wake_pin is not None and _has("esp32", "wake_on_ext0"):
+            import esp32
+
             # pressing the REPL button wakes the board, and hold_loop() then sees it held
-            esp32.wake_on_ext0(pin=self.wake_pin, level=esp32.WAKEUP_ALL_LOW)
-        ds(min(int(seconds * 1000), _DAY_MS))
+            esp32.wake_on_ext0(self.wake_pin, esp32.WAKEUP_ALL_LOW)
+        machine.deepsleep(min(int(seconds * 1000), _DAY_MS))
         return True
 
     def woke_from_deepsleep(self):
-        m = self.machine
-        cause = getattr(m, "reset_cause", None)
-        return cause is not None and cause() == getattr(m, "DEEPSLEEP_RESET", -1)
+        if not _has("machine", "DEEPSLEEP_RESET"):
+            return False
+        import machine
+
+        return machine.reset_cause() == machine.DEEPSLEEP_RESET
 
     def reset(self):
-        reset = getattr(self.machine, "reset", None)
-        if reset is None:
+        if not _has("machine", "reset"):
             raise SystemExit(1)  # unix port, CPython: end the process instead
-        reset()
+        import machine
+
+        machine.reset()
 
     # -- the way back to the REPL ------------------------------------------------------------
 
@@ -195,9 +211,10 @@ class Board:
         except OSError:
             pass
         p = None
-        if pin is not None and getattr(self.machine, "Pin", None) is not None:
-            p = self.machine.Pin(pin, self.machine.Pin.IN, self.machine.Pin.PULL_UP)
-            self.wake_pin = p
+        if pin is not None and _has("machine", "Pin"):
+            import machine
+
+            p = self.wake_pin = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
         if window_s:
             self.log("[board] Ctrl-C within %s s for the REPL" % window_s)
         end = ticks_add(ticks_ms(), int(window_s * 1000))
