@@ -1,0 +1,86 @@
+"""tools/provision.py against the stub's generic identity service (seed 003)."""
+import json
+import stat
+
+import provision
+import pytest
+from conftest import stub_server
+from virtual_board import VirtualBoard
+
+AUD = "https://localhost:5001/"
+
+
+def config(tmp_path, stub, **extra):
+    cfg = {"profile": "generic", "base_url": stub.url, "scope": "read:secrets",
+           "audience": AUD, "api_url": stub.url + "/secrets", "cycles": 1, "repl_window": 0}
+    cfg.update(extra)
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    return p
+
+
+def test_provision_writes_secret_only_to_a_0600_file_and_checks_it(tmp_path, capsys):
+    stub = stub_server()
+    stub.reset({"profile": "generic", "clients": []})
+    cfg = config(tmp_path, stub)
+    sec = tmp_path / "secrets.json"
+    sec.write_text(json.dumps({"wifi_password": "keep-me"}))
+    rc = provision.main(["--admin-url", stub.admin_url, "--client-id", "sensor-17",
+                         "--config", str(cfg), "--secrets", str(sec), "--check"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    data = json.loads(sec.read_text())
+    secret = stub.state.clients["sensor-17"]["client_secret"]
+    assert data == {"wifi_password": "keep-me", "client_id": "sensor-17",
+                    "client_secret": secret}
+    assert stat.S_IMODE(sec.stat().st_mode) == 0o600
+    assert secret not in out.out + out.err
+    assert "token ok: scope=read:secrets" in out.out
+    created = stub.state.clients["sensor-17"]
+    assert created["audience"] == [AUD] and created["client_type"] == "machine_to_machine"
+    token = [e for e in stub.log if e["path"] == "/oauth/token"][-1]
+    assert token["basic"] == ["sensor-17", secret] and token["form"]["audience"] == AUD
+
+
+def test_provision_errors_are_clear_and_write_nothing(tmp_path, capsys):
+    stub = stub_server()
+    sec = tmp_path / "secrets.json"
+    rc = provision.main(["--admin-url", stub.url + "/nowhere", "--client-id", "x",
+                         "--secrets", str(sec), "--config", str(tmp_path / "none.json")])
+    assert rc == 1 and "admin endpoint answered" in capsys.readouterr().err
+    assert not sec.exists()
+    rc = provision.main(["--admin-url", "http://127.0.0.1:9", "--client-id", "x",
+                         "--secrets", str(sec), "--config", str(tmp_path / "none.json")])
+    assert rc == 1 and "unreachable" in capsys.readouterr().err and not sec.exists()
+
+
+def test_provision_then_deploy_to_a_virtual_board(tmp_path, capsys):
+    stub = stub_server()
+    stub.reset({"profile": "generic", "clients": []})
+    cfg = config(tmp_path, stub)
+    sec = tmp_path / "secrets.json"
+    with VirtualBoard(tmp_path / "board") as vb:
+        rc = provision.main(["--admin-url", stub.admin_url, "--client-id", "sensor-18",
+                             "--config", str(cfg), "--secrets", str(sec), "--deploy", vb.port])
+        out = capsys.readouterr()
+        assert rc == 0, out.err
+        on_board = json.loads((vb.root / "secrets.json").read_text())
+    assert on_board["client_secret"] == stub.state.clients["sensor-18"]["client_secret"]
+    assert on_board["client_secret"] not in out.out + out.err
+
+
+@pytest.mark.parametrize("answer", [b"{}", b"[]", b"not json"])
+def test_answer_without_secret_is_an_error(answer, monkeypatch):
+    class R:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            pass
+
+        def read(self, n):
+            return answer
+
+    monkeypatch.setattr(provision.urllib.request, "urlopen", lambda *a, **k: R())
+    with pytest.raises(provision.ProvisionError):
+        provision.create_client("http://admin", "x", "read:secrets", [])

@@ -1,0 +1,123 @@
+"""Provision a device on the generic identity service (seed 003): create its machine-to-machine
+client through the admin endpoint and write secrets.json; optionally check it and deploy.
+
+    python tools/provision.py --admin-url http://<ADMIN_ENDPOINT> --client-id sensor-17 \\
+        --audience https://localhost:5001/ --scope read:secrets [--config config.json] \\
+        [--check] [--deploy /dev/ttyUSB0]
+
+The secret is shown once by the service and kept only in the secrets.json written here (mode
+0600; other keys such as wifi_password are kept). It is never printed: not on success, not in
+an error. --check asks the token endpoint (base_url from --config) for a token with it.
+"""
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ProvisionError(Exception):
+    pass
+
+
+def create_client(admin_url, client_id, scope, audience, timeout=15):
+    """POST <admin>/client as in seed 003; returns (client_id, client_secret)."""
+    body = {"client_id": client_id, "grant_types": ["client_credentials"],
+            "response_types": ["token"], "scope": scope, "client_type": "machine_to_machine"}
+    if audience:
+        body["audience"] = list(audience)
+    req = urllib.request.Request(admin_url.rstrip("/") + "/client", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json",
+                                  "Accept": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            answer = json.loads(r.read(65536))
+    except urllib.error.HTTPError as e:
+        try:
+            err = json.loads(e.read(4096)).get("error", "")
+        except ValueError:
+            err = ""
+        raise ProvisionError("admin endpoint answered %d %s" % (e.code, err))
+    except (urllib.error.URLError, OSError) as e:
+        raise ProvisionError("admin endpoint unreachable: %s" % getattr(e, "reason", e))
+    except ValueError:
+        raise ProvisionError("admin endpoint answered something that is not JSON")
+    secret = answer.get("client_secret") if isinstance(answer, dict) else None
+    if not isinstance(secret, str) or not secret:
+        raise ProvisionError("the answer holds no client_secret")
+    return answer.get("client_id") or client_id, secret
+
+
+def write_secrets(path, client_id, secret):
+    """Write (merge into) secrets.json with mode 0600, atomically: temp file, then rename."""
+    path = Path(path)
+    data = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            raise ProvisionError("%s exists and is not JSON: not overwritten" % path)
+    data.update(client_id=client_id, client_secret=secret)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+    os.chmod(tmp, 0o600)  # an existing tmp keeps its old mode through os.open
+    os.replace(tmp, path)
+
+
+def check(config_path, secrets_path):
+    """A token with the new credentials, through the library itself (on CPython)."""
+    sys.path.insert(0, str(ROOT / "device"))
+    import app
+
+    config = app.load_json(str(config_path), "configuration")
+    secrets = app.load_json(str(secrets_path), "secrets")
+    t = app.make_client(config, secrets).token()
+    return "token ok: scope=%s lifetime=%ss" % (t.scope, t.expires_in)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--admin-url", required=True, help="the identity service's admin endpoint")
+    ap.add_argument("--client-id", required=True)
+    ap.add_argument("--scope", default="read:secrets")
+    ap.add_argument("--audience", action="append", default=[],
+                    help="repeatable; default: the config's audience")
+    ap.add_argument("--secrets", default="secrets.json", help="written with mode 0600")
+    ap.add_argument("--config", default="config.json", help="for --check and --deploy")
+    ap.add_argument("--check", action="store_true", help="get a token with the new client")
+    ap.add_argument("--deploy", metavar="PORT", help="then deploy to the board on PORT")
+    args = ap.parse_args(argv)
+    audience = args.audience
+    if not audience and Path(args.config).is_file():
+        aud = json.loads(Path(args.config).read_text()).get("audience")
+        audience = [aud] if aud else []
+    try:
+        cid, secret = create_client(args.admin_url, args.client_id, args.scope, audience)
+        write_secrets(args.secrets, cid, secret)
+        secret = None
+        print("client %s created; its secret is in %s (mode 0600) and nowhere else"
+              % (cid, args.secrets))
+        if args.check:
+            print(check(args.config, args.secrets))
+        if args.deploy:
+            import deploy
+
+            deploy.deploy(args.deploy, args.config, args.secrets)
+    except ProvisionError as e:
+        print("provision: %s" % e, file=sys.stderr)
+        return 1
+    except Exception as e:  # a failed check or deploy: say what, never the secret
+        print("provision: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "tools"))
+    sys.exit(main())
