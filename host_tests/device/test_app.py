@@ -162,3 +162,17 @@ def test_host_without_board_hardware_runs_cycles():
     reset(profile="zaikio")
     a, b = run("host", cycles=2)
     assert a.roles == ["owner", "admin"] and b.waits == [5]
+
+
+def test_every_config_example_builds_a_client():
+    import os
+
+    d = "config/examples"
+    secrets = app.load_json(d + "/secrets.json", "secrets")
+    names = [n for n in os.listdir(d) if n.endswith(".config.json")]
+    assert len(names) >= 4
+    for n in names:
+        config = app.load_json(d + "/" + n, "configuration")
+        c = app.make_client(config, secrets)
+        assert c.token_url.startswith(config["base_url"])
+        assert config["wifi_ssid"] and "wifi_password" not in config  # secrets stay apart
