@@ -253,7 +253,7 @@ def _main(config_path, secrets_path, board):
         try:
             config = load_json(config_path, "configuration")
             secrets = load_json(secrets_path, "secrets")
-            shared = Shared(open_store(board, config.get("state_file", "oauthcc_state.json")))
+            shared = Shared(open_store(board, config.get("state_file")))
             client = make_client(config, secrets, shared.part("c"))
             break
         except ConfigError as e:

@@ -93,11 +93,12 @@ class _Part:
         s.store.save(s.state)
 
 
-def open_store(board, path="oauthcc_state.json"):
-    """RTC memory where the board has it, else a file (unix port, CPython)."""
-    rtc = board.rtc()
+def open_store(board, path=None):
+    """A file when `path` is given (it survives power cuts), else RTC memory where the board
+    has it, else the file oauthcc_state.json (unix port, CPython)."""
+    rtc = board.rtc() if path is None else None
     if rtc is not None:
         return RTCStore(rtc)
     from oauthcc.store import FileStore
 
-    return FileStore(path)
+    return FileStore(path or "oauthcc_state.json")

@@ -14,8 +14,7 @@ def files(name, **config):
     d = fakeboard.workdir(name)
     cfg = {"profile": "zaikio", "base_url": url(), "scope": [SCOPE],
            "api_url": url("/api/v1/resource"), "interval": 5, "cycles": 2, "repl_window": 0,
-           "watchdog": 10, "wifi_ssid": "home", "state_file": d + "/state.json",
-           "repl_flag": d + "/noloop"}
+           "watchdog": 10, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
     cfg.update(config)
     fakeboard.write_json(d + "/config.json", cfg)
     fakeboard.write_json(d + "/secrets.json", {"client_id": CLIENT_ID,
@@ -94,7 +93,7 @@ def test_clock_from_date_header_when_ntp_is_blocked():
 
     b = Board(log=lambda *a: None)
     config, secrets = app.load_json(cfg, "c"), app.load_json(sec, "s")
-    shared = Shared(open_store(b))
+    shared = Shared(open_store(b))  # RTC memory on the fake board
     a = app.App(config, app.make_client(config, secrets, shared.part("c")), b,
                 shared.part("a"), secrets)
     a.wall = lambda: None  # the RTC still says 2000
@@ -160,8 +159,10 @@ def test_unexpected_errors_back_off_then_reset_never_a_tight_loop():
 def test_host_without_board_hardware_runs_cycles():
     fakeboard.forget()
     reset(profile="zaikio")
-    a, b = run("host", cycles=2)
+    d = fakeboard.workdir("host")
+    a, b = run("host", cycles=2, state_file=d + "/state.json")
     assert a.roles == ["owner", "admin"] and b.waits == [5]
+    assert "token" in app.load_json(d + "/state.json", "state")["c"]  # a file, no RTC here
 
 
 def test_every_config_example_builds_a_client():

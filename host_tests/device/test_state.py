@@ -115,5 +115,6 @@ def test_open_store_picks_rtc_memory_on_a_board_and_a_file_elsewhere():
     from board import Board
 
     assert isinstance(open_store(Board()), RTCStore)
+    assert isinstance(open_store(Board(), "x.json"), FileStore)  # asked for: survives power
     fakeboard.forget()
     assert isinstance(open_store(Board(), "x.json"), FileStore)
