@@ -81,7 +81,8 @@ class App:
         self.roles = None
         self.last_error = None
         self.wifi_failures = 0
-        self._ntp_due = ticks_ms()
+        self._ntp_due = None  # ticks of the next NTP sync; None: decide from the last one
+        self.failures = 0  # cycles in a row that failed
         self.wall = unix_time  # Unix seconds or None while the clock is unset (tests replace it)
         saved = memory.load() if memory is not None else None
         self.saved = saved if isinstance(saved, dict) else {}
@@ -108,11 +109,22 @@ class App:
     def clock(self):
         """NTP when the clock is unset or a day has passed; bounded, retried later on failure."""
         b = self.board
+        if b is None:
+            return
         now = ticks_ms()
-        if b is None or ticks_diff(self._ntp_due, now) > 0:
+        if self._ntp_due is None:
+            self._ntp_due = now
+            last, wall = self.saved.get("ntp"), self.wall()
+            if last and wall is not None and 0 <= wall - last < _NTP_EVERY_MS // 1000:
+                # woken from deep sleep: the RTC kept running and the last sync is recent
+                self._ntp_due = ticks_add(now, _NTP_EVERY_MS - (wall - last) * 1000)
+        if ticks_diff(self._ntp_due, now) > 0:
             return
         if b.sync_ntp(self.config.get("ntp_host"), self.config.get("ntp_timeout", 5)):
             self._ntp_due = ticks_add(now, _NTP_EVERY_MS)
+            self.saved["ntp"] = self.wall()
+            if self.memory is not None:
+                self.memory.save(self.saved)
         else:
             self._ntp_due = ticks_add(now, _NTP_RETRY_MS)
             if self.wall() is None:
@@ -139,10 +151,10 @@ class App:
         try:
             t = c.token()
             if t is not self._token:
-                self._token = t
                 say("token: scope=%s lifetime=%ss refresh_token=%s" % (
                     t.scope, t.expires_in, "yes" if t.refresh_token else "no"))
-                self.report_roles(t)
+                if self.report_roles(t):
+                    self._token = t  # else the roles are fetched again next cycle
             url = self.config.get("api_url")
             if url:
                 method = self.config.get("api_method", "GET")
@@ -150,30 +162,43 @@ class App:
                 self.date_from(r)
                 say("%s %s -> %d (%d bytes)" % (method, url, r.status, len(r.body)))
             self.last_error = None
+            self.failures = 0
             self.remember(None)
             return self.config.get("interval", 60)
         except (OAuthError, OSError) as e:
             self.last_error = e
+            self.failures += 1
             self.remember(str(e))
             wait = c.next_attempt_in_ms()
             if wait is None:
                 say("permanent error, fix the configuration:", e)
                 return _IDLE_S
             say("failed:", e)
-            return max(wait / 1000, 1)
+            # the library's backoff covers the token; an API or roles call that fails with a
+            # good token gets the app's own: 5 s, 10 s, ... up to the interval
+            own = min(5 << min(self.failures - 1, 10), max(self.config.get("interval", 60), 5))
+            return max(wait / 1000, own)
 
     def report_roles(self, t):
+        """Report the token's active roles; False when the role order could not be had."""
         if not self.roles_url:
-            return
+            return True
         from oauthcc.roles import active_roles
 
         # the role order is fetched with every new token (and at every boot), so a reordered
         # list never shifts the bits under a running device
         r = self.client.request("GET", self.roles_url)
         self.date_from(r)
-        order = r.json() if r.status == 200 else []
-        self.roles = active_roles(t, order if isinstance(order, list) else [])
+        try:
+            order = r.json() if r.status == 200 else None
+        except ValueError:
+            order = None
+        if not isinstance(order, list):
+            say("roles: GET %s -> %d, trying again next cycle" % (self.roles_url, r.status))
+            return False
+        self.roles = active_roles(t, order)
         say("roles:", ", ".join(self.roles) if self.roles else "(none)")
+        return True
 
     def remember(self, error):
         """Keep the last error (short, no secrets: OAuthError text holds none) across sleep."""

@@ -47,7 +47,7 @@ def test_full_cycle_on_a_fake_esp32():
     assert wdts == [10000, LONGEST]  # armed, then re-armed for the REPL when the loop ended
     assert b.waits == [5]  # two cycles, one interval between them
     assert [e["path"] for e in token_requests()] == ["/oauth/access_token"]
-    assert a.memory.load() == {"error": None}
+    assert a.memory.load()["error"] is None and a.memory.load()["ntp"] > 1735689600
     st = a.client._store.load()
     assert st["token"] and st["refresh_token"]  # in RTC memory, the fake board has some
     assert machine.rtc_memory[:3] == b"oc1"
@@ -177,3 +177,28 @@ def test_every_config_example_builds_a_client():
         c = app.make_client(config, secrets)
         assert c.token_url.startswith(config["base_url"])
         assert config["wifi_ssid"] and "wifi_password" not in config  # secrets stay apart
+
+
+def test_api_failures_back_off_and_roles_are_fetched_again():
+    from support import faults, log
+
+    fakeboard.use()
+    reset(profile="zaikio")
+    faults({"kind": "status", "status": 503, "path": "/api/v1/roles"},
+           {"kind": "close", "path": "/api/v1/resource"},
+           {"kind": "close", "path": "/api/v1/resource"})
+    a, b = run("apifail", cycles=4, interval=60)
+    assert b.waits == [5, 10, 60]  # the token was fine: the app's own backoff, not 1 s
+    assert len([e for e in log() if e["path"] == "/api/v1/roles"]) == 2
+    assert a.roles == ["owner", "admin"] and a.last_error is None
+    assert len(token_requests()) == 1
+
+
+def test_no_ntp_after_a_deep_sleep_wake_when_the_last_sync_is_recent():
+    machine, _, ntptime, _ = fakeboard.use()
+    reset(profile="zaikio")
+    run("ntpwake", sleep="deep", cycles=0, interval=300)
+    assert ntptime.calls == 1
+    machine.cause = machine.DEEPSLEEP_RESET
+    run("ntpwake", sleep="deep", cycles=0, interval=300)
+    assert ntptime.calls == 1  # the RTC kept time through deep sleep
