@@ -54,6 +54,22 @@ function resourceHandler(jwksUrl, issuer, audience) {
   };
 }
 
+// GET <api>/whoami for opaque tokens: asks the server's introspection endpoint (RFC 7662).
+function introspectingHandler(introspectionUrl, id, secret) {
+  const auth = `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  return async (req, res) => {
+    const m = /^Bearer ([^ ]+)$/.exec(req.headers.authorization || '');
+    if (!m) return send(res, 401, { error: 'invalid_request' }, { 'www-authenticate': 'Bearer' });
+    const r = await fetch(introspectionUrl, { method: 'POST', body: new URLSearchParams({ token: m[1] }),
+      headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' } });
+    const answer = await r.json();
+    if (r.status !== 200 || !answer.active) {
+      return send(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+    }
+    return send(res, 200, { ok: true, claims: answer });
+  };
+}
+
 async function oidcProvider() {
   const { default: Provider, errors } = await import('oidc-provider');
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -61,8 +77,10 @@ async function oidcProvider() {
   const server = createServer();
   const port = await listen(server);
   const issuer = `http://127.0.0.1:${port}`;
+  const resourceServer = { client_id: 'conf-api', client_secret: 'api-s3cret', grant_types: [],
+    response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
   const provider = new Provider(issuer, {
-    clients: CLIENTS.map((c) => ({
+    clients: [resourceServer, ...CLIENTS.map((c) => ({
       client_id: c.id,
       client_secret: c.secret,
       grant_types: ['client_credentials'],
@@ -70,7 +88,7 @@ async function oidcProvider() {
       redirect_uris: [],
       scope: SCOPES.join(' '),
       token_endpoint_auth_method: c.auth === 'basic' ? 'client_secret_basic' : 'client_secret_post',
-    })),
+    }))],
     jwks: { keys: [jwk] },
     scopes: [...SCOPES, 'admin'],  // admin exists but no client may have it
     features: {
@@ -89,10 +107,17 @@ async function oidcProvider() {
     },
   });
   const api = resourceHandler(`${issuer}/jwks`, issuer, API);
+  const opaqueApi = introspectingHandler(`${issuer}/token/introspection`, resourceServer.client_id,
+    resourceServer.client_secret);
   const koa = provider.callback();
-  server.on('request', (req, res) => (req.url.startsWith('/api/') ? api(req, res) : koa(req, res)));
+  server.on('request', (req, res) => {
+    if (req.url.startsWith('/api/')) return api(req, res);
+    if (req.url.startsWith('/opaque-api/')) return opaqueApi(req, res);
+    return koa(req, res);
+  });
   return { server: 'oidc-provider', version: version('oidc-provider'), issuer,
-    token_url: `${issuer}/token`, api_url: `${issuer}/api/whoami`, resource: API };
+    token_url: `${issuer}/token`, api_url: `${issuer}/api/whoami`,
+    opaque_api_url: `${issuer}/opaque-api/whoami`, resource: API };
 }
 
 async function oauth2Mock() {

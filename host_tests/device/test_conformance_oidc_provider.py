@@ -4,6 +4,7 @@
 from conformance import api_call, client, server
 from oauthcc import OAuthError
 from oauthcc.jwt import claims
+from oauthcc.transport import Transport
 from support import raises
 
 NEEDS_SERVERS = ("oidc_provider",)
@@ -115,3 +116,22 @@ def test_api_refuses_a_token_for_no_resource_after_one_renewal():
     r = c.request("GET", s["api_url"])
     assert r.status == 401 and "invalid_token" in r.headers["www-authenticate"]
     assert api_call(s, "forged." + "x" * 20 + ".sig").status == 401
+
+
+def test_opaque_token_accepted_by_introspection():
+    s = info()
+    c = client(s, "conf-post", "read", auth="post")
+    r = c.request("GET", s["opaque_api_url"])
+    assert r.status == 200, r.body
+    got = r.json()["claims"]
+    assert got["active"] and got["client_id"] == "conf-post" and got["scope"] == "read"
+    bad = Transport().request("GET", s["opaque_api_url"], None,
+                              {"Authorization": "Bearer " + "x" * 43})
+    assert bad.status == 401
+
+
+def test_audience_parameter_is_ignored_use_resource():
+    # the "generic" profile's audience= is not RFC 8707: oidc-provider wants resource=
+    s = info()
+    t = client(s, "conf-basic", "read", audience=s["resource"]).token()
+    raises(ValueError, claims, t.access_token)  # opaque: no audience was applied
