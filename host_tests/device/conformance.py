@@ -30,3 +30,16 @@ def api_call(info, access_token):
     """The protected resource, called with a bare bearer token (no renewal, no retry)."""
     return Transport().request("GET", info["api_url"], None,
                                {"Authorization": "Bearer " + access_token})
+
+
+class Recorder(Transport):
+    """The real transport, remembering (method, url, status) of every request it made."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def request(self, method, url, body=None, headers=None):
+        r = super().request(method, url, body, headers)
+        self.seen.append((method, url, r.status))
+        return r

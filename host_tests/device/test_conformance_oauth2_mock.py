@@ -1,10 +1,10 @@
 # Conformance with oauth2-mock-server (npm): it issues RS256 JWT access tokens to anyone; the
 # launcher's hook refuses unknown clients and scopes (our glue: see conformance/launch.mjs).
 # A resource server checks the tokens against the mock's JWKS.
-from conformance import api_call, client, server
+from conformance import Recorder, api_call, client, server
 from oauthcc import OAuthError
 from oauthcc.jwt import claims
-from support import raises
+from support import FakeClock, raises
 
 NEEDS_SERVERS = ("oauth2_mock",)
 
@@ -85,9 +85,24 @@ def test_aud_parameter_gives_a_jwt_the_api_accepts():
 
 def test_api_refuses_a_token_without_audience_after_one_renewal():
     s = info()
+    rec = Recorder()
     c = client(s, "conf-basic", "read", params={"audience": s["resource"]},
-               api_origins=api_origin(s))
+               api_origins=api_origin(s), transport=rec)
     assert "aud" not in claims(c.token().access_token)  # `audience` is ignored
     r = c.request("GET", s["api_url"])
     assert r.status == 401 and "invalid_token" in r.headers["www-authenticate"]
+    token, api = ("POST", s["token_url"], 200), ("GET", s["api_url"], 401)
+    assert rec.seen == [token, api, token, api]  # one renewal, one retry, then the 401
     assert api_call(s, "forged." + "x" * 20 + ".sig").status == 401
+
+
+def test_expiry_makes_a_new_grant_without_refresh_token():
+    s = info()
+    clock = FakeClock()  # 5 s before the ticks wrap
+    rec = Recorder()
+    c = client(s, "conf-basic", "read", clock=clock, transport=rec)
+    t1 = c.token()
+    clock.advance(t1.expires_in * 1000)
+    t2 = c.token()
+    assert t2 is not t1 and t2.refresh_token is None
+    assert rec.seen == [("POST", s["token_url"], 200)] * 2  # two client-credentials grants

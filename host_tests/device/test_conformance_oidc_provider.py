@@ -1,11 +1,11 @@
 # Conformance with panva's oidc-provider (npm), a certified OpenID Connect/OAuth 2.0 server
 # we did not write: client credentials, resource indicators (RFC 8707) giving JWT access
 # tokens (RFC 9068), checked by a resource route against the provider's JWKS.
-from conformance import api_call, client, server
+from conformance import Recorder, api_call, client, server
 from oauthcc import OAuthError
 from oauthcc.jwt import claims
 from oauthcc.transport import Transport
-from support import raises
+from support import FakeClock, raises
 
 NEEDS_SERVERS = ("oidc_provider",)
 
@@ -112,9 +112,12 @@ def test_unknown_resource_is_invalid_target_and_latches():
 
 def test_api_refuses_a_token_for_no_resource_after_one_renewal():
     s = info()
-    c = client(s, "conf-basic", "read")  # opaque token: the API wants a JWT for its audience
+    rec = Recorder()
+    c = client(s, "conf-basic", "read", transport=rec)  # opaque: the API wants a JWT for it
     r = c.request("GET", s["api_url"])
     assert r.status == 401 and "invalid_token" in r.headers["www-authenticate"]
+    token, api = ("POST", s["token_url"], 200), ("GET", s["api_url"], 401)
+    assert rec.seen == [token, api, token, api]  # one renewal, one retry, then the 401
     assert api_call(s, "forged." + "x" * 20 + ".sig").status == 401
 
 
@@ -135,3 +138,15 @@ def test_audience_parameter_is_ignored_use_resource():
     s = info()
     t = client(s, "conf-basic", "read", audience=s["resource"]).token()
     raises(ValueError, claims, t.access_token)  # opaque: no audience was applied
+
+
+def test_expiry_makes_a_new_grant_without_refresh_token():
+    s = info()
+    clock = FakeClock()  # 5 s before the ticks wrap
+    rec = Recorder()
+    c = client(s, "conf-basic", "read", clock=clock, transport=rec)
+    t1 = c.token()
+    clock.advance(t1.expires_in * 1000)
+    t2 = c.token()
+    assert t2 is not t1 and t2.refresh_token is None
+    assert rec.seen == [("POST", s["token_url"], 200)] * 2  # two client-credentials grants
