@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -
 PYTHON  ?= python3
 NODE_STAMP := conformance/node_modules/.package-lock.json
 
-.PHONY: run test lint venv clean conformance
+.PHONY: run run-aio test lint venv clean conformance
 
 venv: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): requirements-dev.txt
 # The device app on the MicroPython unix port against the stub server, a few cycles.
 run: $(STAMP)
 	$(PY) tools/run_local.py --micropython $(MP)
+
+# The same in asyncio mode (device/aioapp.py).
+run-aio: $(STAMP)
+	$(PY) tools/run_local.py --micropython $(MP) --asyncio
 
 # The whole suite: CPython and MicroPython unix port.
 test: $(STAMP) $(NODE_STAMP)

@@ -2,9 +2,9 @@
 try:
     from micropython import const
 
-    _MICROPYTHON = True
+    MICROPYTHON = True  # for the few places whose workaround only MicroPython needs
 except ImportError:
-    _MICROPYTHON = False
+    MICROPYTHON = False
 
     def const(x):
         return x
@@ -49,45 +49,3 @@ def unix_time():
 
 def b64encode(data):
     return b2a_base64(data)[:-1]  # drop the newline binascii appends
-
-
-async def open_connection(host, port, ssl=None):
-    """asyncio.open_connection(host, port, ssl=ctx, server_hostname=host) -> (reader, writer).
-
-    On MicroPython the same steps as its asyncio's own, which leaks the socket when the
-    connect is cancelled (a deadline passed) or fails: an ESP32 has about ten. Its TLS
-    handshake happens at the first write. getaddrinfo blocks there, as everywhere.
-    """
-    import asyncio
-
-    if not _MICROPYTHON:
-        if ssl is None:
-            return await asyncio.open_connection(host, port)
-        return await asyncio.open_connection(host, port, ssl=ssl, server_hostname=host)
-    import socket
-    from errno import EINPROGRESS
-
-    ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
-    s = socket.socket(ai[0], ai[1], ai[2])
-    try:
-        s.setblocking(False)
-        try:
-            s.connect(ai[-1])
-        except OSError as e:
-            if e.errno != EINPROGRESS:
-                raise
-        if ssl is not None:
-            s = ssl.wrap_socket(s, server_hostname=host, do_handshake_on_connect=False)
-            s.setblocking(False)
-        await _writable(s)
-        stream = asyncio.StreamReader(s)  # MicroPython's Stream reads and writes
-        return stream, stream
-    except BaseException:  # CancelledError too: close what we opened
-        s.close()
-        raise
-
-
-def _writable(s):  # MicroPython: park the task until s is writable (connected)
-    from asyncio import core
-
-    yield core._io_queue.queue_write(s)

@@ -2,7 +2,7 @@
 # by the same parser as the blocking transport. Other tasks run while it waits.
 import asyncio
 
-from ._port import const, open_connection, ticks_add, ticks_diff, ticks_ms
+from ._port import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 from .errors import OAuthError
 from .transport import _is_verify_failure, _tls_context, read_response, request_head, split_url
 
@@ -52,6 +52,44 @@ class _Received:
         if not self._eof:
             raise _More()
         return self._data[self._pos :]
+
+
+async def open_connection(host, port, ssl=None):
+    """asyncio.open_connection(host, port, ssl=ctx, server_hostname=host) -> (reader, writer).
+
+    On MicroPython the same steps as its asyncio's own, which leaks the socket when the
+    connect is cancelled (a deadline passed) or fails: an ESP32 has about ten. Its TLS
+    handshake happens at the first write. getaddrinfo blocks there, as everywhere.
+    """
+    if not MICROPYTHON:
+        if ssl is None:
+            return await asyncio.open_connection(host, port)
+        return await asyncio.open_connection(host, port, ssl=ssl, server_hostname=host)
+    import socket
+    from errno import EINPROGRESS
+
+    ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+    s = socket.socket(ai[0], ai[1], ai[2])
+    try:
+        s.setblocking(False)
+        try:
+            s.connect(ai[-1])
+        except OSError as e:
+            if e.errno != EINPROGRESS:
+                raise
+        if ssl is not None:
+            s = ssl.wrap_socket(s, server_hostname=host, do_handshake_on_connect=False)
+            s.setblocking(False)
+        await _writable(s)
+        stream = asyncio.StreamReader(s)  # MicroPython's Stream reads and writes
+        return stream, stream
+    except BaseException:  # CancelledError too: close what we opened
+        s.close()
+        raise
+
+
+def _writable(s):  # MicroPython: park the task until s is writable (connected)
+    yield asyncio.core._io_queue.queue_write(s)
 
 
 class AsyncTransport:
