@@ -5,6 +5,7 @@ import os
 
 from oauthcc import OAuthError
 from oauthcc.aio import AsyncTokenClient, from_profile
+from oauthcc.store import MemoryStore
 from support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -112,6 +113,26 @@ def test_aio_many_tasks_share_one_renewal():
     asyncio.run(main())
 
 
+def test_aio_waiters_survive_the_fetching_task_being_cancelled():
+    async def main():
+        reset(profile="zaikio")
+        c = zaikio()
+        faults({"kind": "slow", "seconds": 0.3, "path": TOKEN_PATH})
+        fetcher = asyncio.create_task(c.token())
+        await asyncio.sleep(0.05)  # the fetcher holds the renewal
+        waiters = [asyncio.create_task(c.token()) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        fetcher.cancel()
+        await araises(asyncio.CancelledError, fetcher)
+        tokens = []
+        for w in waiters:  # one of them fetched for all (no await in a comprehension on MP)
+            tokens.append(await w)
+        assert all(t is tokens[0] for t in tokens) and tokens[0].access_token
+        assert len(token_requests()) == 2
+
+    asyncio.run(main())
+
+
 def test_aio_valid_token_served_while_another_task_renews():
     async def main():
         reset(profile="zaikio", lifetime=60)
@@ -152,6 +173,11 @@ def test_aio_same_decisions_as_the_blocking_client():
         assert len(token_requests()) == 4  # the backoff touched no network
         clock.advance(wait)
         assert (await c.token()).access_token
+        n = len(token_requests())
+        store = MemoryStore()
+        t = await zaikio(clock, store=store).token()
+        assert (await zaikio(clock, store=store).token()).access_token == t.access_token
+        assert len(token_requests()) == n + 1  # the second client used the saved token
         bad = zaikio(clock, scope=ORG + ".finance.invoices.rw")
         e = await araises(OAuthError, bad.token())
         assert e.error == "ungranted_scope" and bad.latched is e
