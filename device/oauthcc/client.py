@@ -197,10 +197,13 @@ class ClientCore:
             # exponential backoff with full jitter, never before Retry-After
             self._failures += 1
             window = min(self.backoff_cap_ms, self.backoff_base_ms << min(self._failures - 1, 20))
-            wait = self._rand(window)
             ra = getattr(e, "retry_after", None)
             if ra:
-                wait += min(ra * 1000, _DAY_MS)
+                # a fleet told the same Retry-After must not return in step: spread it over
+                # at least as long again, never earlier
+                ra = min(ra * 1000, _DAY_MS)
+                window = max(window, ra)
+            wait = self._rand(window) + (ra or 0)
             self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _DAY_MS))
             self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
         self._save()
