@@ -315,8 +315,7 @@ def measure(args):
     lib, naive = runs["lib_http"], runs["naive_http"]
     fetch = [m for m in lib["modules"] if m.startswith("oauthcc")]
     res["fetch_modules"] = fetch
-    res["fetch_mpy_bytes"] = sum(sizes[m.split(".")[1] if "." in m else "__init__"]
-                                 for m in fetch)
+    res["fetch_mpy_bytes"] = sum(sizes[m.partition(".")[2] or "__init__"] for m in fetch)
     for scheme in ("http", "https"):
         for mode in ("naive", "lib"):
             k = "%s_%s" % (mode, scheme)
@@ -412,6 +411,25 @@ def table(res):
     return "\n".join(lines)
 
 
+def heap_only(args):
+    """The figures an optimisation moves, fast: oauthcc's min heap, import and .mpy."""
+    out = ROOT / "build" / "bench"
+    sizes, _ = build(out, args.mpy_cross, args.micropython)
+    stubs = {"http": StubServer("generic").start(),
+             "https": StubServer("generic", tls=tls_context(out)).start()}
+    try:
+        r = Runner(args.micropython, out, stubs, timeout=120)
+        _, f, _ = r.run("lib", "http", FRAG_HEAP, 1, report=True)
+        fetch = [m for m in f["modules"] if m.startswith("oauthcc")]
+        print("min heap HTTP %d, HTTPS %d, in use after import %d, after a cycle %d, "
+              ".mpy of a fetch %d" % (r.min_heap("lib", "http", 64), r.min_heap("lib", "https", 64),
+                                      f["import_in_use"], f["in_use_1"],
+                                      sum(sizes[m.partition(".")[2] or "__init__"] for m in fetch)))
+    finally:
+        for s in stubs.values():
+            s.stop()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bindir = Path(sys.executable).parent
@@ -420,7 +438,14 @@ def main(argv=None):
     ap.add_argument("--cycles", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="few cycles, coarse bisection")
     ap.add_argument("--json", default=str(ROOT / "bench-results.json"))
+    ap.add_argument("--heap-only", action="store_true",
+                    help="only oauthcc's min heap and import figures (before/after a change)")
     args = ap.parse_args(argv)
+    for k in ("micropython", "mpy_cross"):  # the runs happen in build/bench: no relative paths
+        if os.sep in getattr(args, k):
+            setattr(args, k, os.path.abspath(getattr(args, k)))
+    if args.heap_only:
+        return heap_only(args)
     res = measure(args)
     print(table(res))
     with open(args.json, "w") as f:
