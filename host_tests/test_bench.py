@@ -27,7 +27,8 @@ def test_bench_quick_produces_every_figure(tmp_path):
         for k in ("import_in_use", "import_peak", "cycle_peak", "in_use_10", "in_use_%d" % n,
                   "largest_free_10", "largest_free_%d" % n, "cpu_s"):
             assert isinstance(f[k], int | float) and f[k] >= 0, (run, k)
-    assert res["runs"]["lib_refresh_401_http"]["token_requests"] == 2  # grant, then refresh
+    assert res["runs"]["lib_refresh_401_http"]["grants"] == ["client_credentials",
+                                                             "refresh_token"]
     assert "cpu_ms_per_cycle" in res["runs"]["lib_http"] and "cpu_ratio" in res
     assert set(res["working_set"]) == {"naive_http", "lib_http", "naive_https", "lib_https"}
     assert res["lib_frozen_min_heap_http_est"] > 0

@@ -129,8 +129,10 @@ class Runner:
             raise SystemExit("%s over %s failed at heap %d:\n%s%s"
                              % (mode, scheme, heap, p.stdout[-2000:], p.stderr[-2000:]))
         if ok:
-            tokens = sum(1 for e in stub.log if e["path"].endswith("token"))
-            figures = dict(figures or {}, token_requests=tokens)
+            grants = [e.get("grant_type") for e in stub.log if e["path"].endswith("token")]
+            figures = dict(figures or {}, token_requests=len(grants))
+            if refresh:
+                figures["grants"] = grants
         return ok, figures, cpu
 
     def min_heap(self, mode, scheme, step, hi=512 * 1024, refresh=False):
