@@ -124,7 +124,9 @@ class Runner:
         figures = None
         for line in p.stdout.splitlines():
             if line.startswith("BENCH "):
-                figures = json.loads(line[6:])
+                figures = dict(json.loads(line[6:]), **(figures or {}))
+            elif line.startswith("MODULES "):
+                figures = dict(figures or {}, modules=line.split()[1:])
         if report and not ok:
             raise SystemExit("%s over %s failed at heap %d:\n%s%s"
                              % (mode, scheme, heap, p.stdout[-2000:], p.stderr[-2000:]))
