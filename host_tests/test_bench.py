@@ -19,7 +19,7 @@ def test_bench_quick_produces_every_figure(tmp_path):
     res = json.loads(out.read_text())
     n = res["cycles"]
     assert set(res["min_heap"]) == {"naive_http", "lib_http", "lib_refresh_401_http",
-                                    "naive_https", "lib_https"}
+                                    "naive_https", "lib_https", "naive_import", "lib_import"}
     assert all(isinstance(v, int) and v > 0 for v in res["min_heap"].values())
     for run in ("naive_http", "lib_http", "naive_https", "lib_https"):
         f = res["runs"][run]

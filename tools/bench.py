@@ -137,14 +137,15 @@ class Runner:
                 figures["grants"] = grants
         return ok, figures, cpu
 
-    def min_heap(self, mode, scheme, step, hi=512 * 1024, refresh=False):
-        """The smallest -X heapsize (to `step` bytes) with which a whole cycle completes."""
+    def min_heap(self, mode, scheme, step, hi=512 * 1024, refresh=False, cycles=1):
+        """The smallest -X heapsize (to `step` bytes) with which the import and `cycles`
+        cycles complete (cycles=0: the import alone)."""
         lo = 1024
-        if not self.run(mode, scheme, hi, refresh=refresh)[0]:
+        if not self.run(mode, scheme, hi, cycles, refresh=refresh)[0]:
             raise SystemExit("%s over %s fails even with a %d-byte heap" % (mode, scheme, hi))
         while hi - lo > step:
             mid = (lo + hi) // 2 // 64 * 64
-            if self.run(mode, scheme, mid, refresh=refresh)[0]:
+            if self.run(mode, scheme, mid, cycles, refresh=refresh)[0]:
                 hi = mid
             else:
                 lo = mid
@@ -282,9 +283,9 @@ def measure(args):
     step = 4096 if quick else 256
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": quick,
            "cycles": n, "frag_heap": FRAG_HEAP, "profile": "generic", "scope": SCOPE}
-    p = subprocess.run([args.micropython, "-c", "import sys; print(sys.version)"],
-                       capture_output=True, text=True, check=True)
-    res["runtime"] = "MicroPython unix port (x86-64) " + p.stdout.strip().split("; ")[-1]
+    p = subprocess.run([args.micropython, "-c", "import sys; print(sys.implementation.version,"
+                        " sys.version)"], capture_output=True, text=True, check=True)
+    res["runtime"] = "MicroPython unix port (x86-64), version " + p.stdout.strip()
     res["mpy_version"] = mpy_version
     res["mpy_bytes"] = sizes
     res["mpy_total"] = sum(sizes.values())
@@ -300,13 +301,15 @@ def measure(args):
             mh["%s_%s" % (mode, scheme)] = r.min_heap(mode, scheme, step, refresh=refresh)
             print("  min heap %-16s %-5s %7d" % (mode, scheme, mh["%s_%s" % (mode, scheme)]),
                   file=sys.stderr)
+        for mode in ("naive", "lib"):
+            mh["%s_import" % mode] = r.min_heap(mode, "http", step, cycles=0)
         runs = res["runs"] = {}
         for mode, scheme, cycles in (("naive", "http", n), ("lib", "http", n),
                                      ("naive", "https", 10), ("lib", "https", 10)):
             _, f, cpu = r.run(mode, scheme, FRAG_HEAP, cycles, report=True)
-            _, _, cpu10 = r.run(mode, scheme, FRAG_HEAP, 10, report=True)
             f["cpu_s"] = round(cpu, 3)
-            if cycles > 10:
+            if cycles > 10:  # minus a 10-cycle run: start-up and import cancel out
+                _, _, cpu10 = r.run(mode, scheme, FRAG_HEAP, 10, report=True)
                 f["cpu_ms_per_cycle"] = round((cpu - cpu10) * 1000 / (cycles - 10), 3)
             runs["%s_%s" % (mode, scheme)] = f
         _, f, _ = r.run("lib", "http", FRAG_HEAP, 1, report=True, refresh=True)
@@ -371,6 +374,7 @@ def table(res):
         ratio = "%.2f" % (b / a) if isinstance(a, (int, float)) and a else ""
         rows.append((name, str(a), str(b), ratio))
 
+    row("min heap, import only", mh["naive_import"], mh["lib_import"])
     row("min heap, token + API call, HTTP", mh["naive_http"], mh["lib_http"])
     row("min heap, same + 401 + refresh, HTTP", "", mh["lib_refresh_401_http"])
     row("min heap, HTTPS (oauthcc verifies)", mh["naive_https"], mh["lib_https"])
