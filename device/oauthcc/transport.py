@@ -1,7 +1,7 @@
 # The only module that touches sockets and TLS: one HTTP/1.1 request per connection.
 import socket
 
-from ._port import const, ticks_add, ticks_diff, ticks_ms
+from ._port import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 from .errors import OAuthError
 
 _CHUNK = const(512)  # bytes per socket read: small, fixed
@@ -231,10 +231,11 @@ class Transport:
         self.max_body = max_body
 
     def request(self, method, url, body=None, headers=None, max_body=None):
-        import gc
+        if MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
+            import gc
 
-        gc.collect()  # so what lives through the request (socket, TLS context) lands low, not
-        # between garbage: a smaller heap suffices (make bench)
+            gc.collect()  # so what lives through the request (socket, TLS context) lands low,
+            # not between garbage: a smaller heap suffices (make bench)
         scheme, host, port, path = split_url(url)
         if isinstance(body, str):
             body = body.encode()
