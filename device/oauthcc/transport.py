@@ -9,6 +9,7 @@ _MAX_LINE = const(2048)  # longest status or header line accepted
 _MAX_HEADERS = const(64)
 _ETIMEDOUT = const(110)
 _ECONNABORTED = const(103)
+_TIMEOUTS = (_ETIMEDOUT, 11, "timed out")  # 11: EAGAIN, what SO_RCVTIMEO gives on the unix port
 _MBEDTLS_X509_CERT_VERIFY_FAILED = const(-0x2700)
 
 
@@ -158,7 +159,13 @@ class _Reader:
         if left <= 0:
             raise OSError(_ETIMEDOUT, "request deadline passed")
         self._settimeout(min(self._timeout, left) / 1000)
-        data = self._recv(_CHUNK)
+        try:
+            data = self._recv(_CHUNK)
+        except OSError as e:
+            # a read timeout that the deadline had shortened is the deadline passing: say so
+            if left < self._timeout and e.args and e.args[0] in _TIMEOUTS:
+                raise OSError(_ETIMEDOUT, "request deadline passed")
+            raise
         if not data:
             return False
         self._buf += data
