@@ -50,10 +50,12 @@ _tls = None
 def tls_stub():
     """HTTPS listeners that share the stub's state (one log, one control port), with a
     trustme test CA: STUB_TLS_URL has a certificate for its host, STUB_TLS_OTHER_HOST_URL one
-    for "other.example". The CA is written to a temp dir as PEM, DER, a PEM bundle with
-    other roots (STUB_CA_PEM, STUB_CA_DER, STUB_CA_BUNDLE) and a wrong CA (STUB_WRONG_CA)."""
+    for "other.example", STUB_TLS_EXPIRED_URL one that expired in 2021. The CA is written to
+    a temp dir as PEM, DER, a PEM bundle with other roots (STUB_CA_PEM, STUB_CA_DER,
+    STUB_CA_BUNDLE), and a wrong CA too (STUB_WRONG_CA)."""
     global _tls
     if _tls is None:
+        import datetime
         import socket
         import ssl
         import tempfile
@@ -79,10 +81,13 @@ def tls_stub():
         first = socket.getaddrinfo("localhost", 80, 0, socket.SOCK_STREAM)[0][4][0]
         host = "localhost" if first == "127.0.0.1" else "127.0.0.1"
         servers = []
-        for env, names in (("STUB_TLS_URL", ("localhost", "127.0.0.1")),
-                           ("STUB_TLS_OTHER_HOST_URL", ("other.example",))):
+        expired = {"not_before": datetime.datetime(2020, 1, 1),
+                   "not_after": datetime.datetime(2021, 1, 1)}
+        for env, names, dates in (("STUB_TLS_URL", ("localhost", "127.0.0.1"), {}),
+                                  ("STUB_TLS_OTHER_HOST_URL", ("other.example",), {}),
+                                  ("STUB_TLS_EXPIRED_URL", ("localhost", "127.0.0.1"), expired)):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ca.issue_cert(*names).configure_cert(ctx)
+            ca.issue_cert(*names, **dates).configure_cert(ctx)
             s = StubServer(admin_port=None, tls=ctx, state=state).start()
             servers.append(s)
             os.environ[env] = "https://%s:%d" % (host, s.port)

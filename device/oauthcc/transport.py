@@ -1,6 +1,7 @@
 # The only module that touches sockets and TLS: one HTTP/1.1 request per connection.
 import socket
 
+from . import _port
 from ._port import const, ticks_add, ticks_diff, ticks_ms
 from .errors import OAuthError
 
@@ -280,17 +281,19 @@ class Transport:
     certificate checking off (unsafe, for tests only). timeout: seconds per connect/read;
     deadline: seconds for the whole request. getaddrinfo cannot be interrupted on
     MicroPython, so DNS time is outside both. pool: an object like the socket module
-    (getaddrinfo, socket, SOCK_STREAM), injectable for tests.
+    (getaddrinfo, socket, SOCK_STREAM), injectable for tests; clock: its unix_time() tells
+    whether the wall clock is set (default: oauthcc._port).
     """
 
     def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384,
-                 pool=None):
+                 pool=None, clock=None):
         self.ca = ca
         self.verify = verify
         self.timeout_ms = int(timeout * 1000)
         self.deadline_ms = int(deadline * 1000)
         self.max_body = max_body
         self._pool = pool or socket
+        self._clock = clock or _port
         self._ctx = _tls_context(ca, verify) if ca is not None and verify else None
 
     def request(self, method, url, body=None, headers=None, max_body=None):
@@ -300,6 +303,11 @@ class Transport:
         ctx = None
         if scheme == "https":  # before connecting: a missing CA is refused without traffic
             ctx = self._ctx = self._ctx or _tls_context(self.ca, self.verify)
+            if self.verify and self._clock.unix_time() is None:
+                # certificate dates cannot be checked: the handshake would fail and latch
+                # tls_verification_failed for good. This passes once NTP has set the clock.
+                raise OAuthError("clock_not_set", "set the wall clock (NTP) before https: "
+                                 "certificate dates are checked", retryable=True)
         pool = self._pool
         ai = pool.getaddrinfo(host, port, 0, pool.SOCK_STREAM)[0]
         deadline = ticks_add(ticks_ms(), self.deadline_ms)

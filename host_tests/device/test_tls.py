@@ -79,6 +79,12 @@ def test_wrong_host_name_refused():
     assert tls_failures(1) == 1 and log() == []
 
 
+def test_expired_certificate_refused():
+    reset(profile="zaikio")
+    refused(client(env("STUB_CA_DER"), env("STUB_TLS_EXPIRED_URL")))
+    assert tls_failures(1) == 1 and log() == []
+
+
 def test_missing_ca_refused():
     reset(profile="zaikio")
     e = refused(client(None))
@@ -101,3 +107,14 @@ def test_bad_ca_is_a_configuration_error_at_once():
     for ca in ("/nonexistent/ca.pem", b"", b"not a certificate", b"-----BEGIN CERTIFICATE-----"):
         e = raises(ValueError, Transport, ca)
         assert "ca" in str(e), str(e)
+
+
+def test_unset_wall_clock_is_retryable_not_a_latched_verification_failure():
+    # an ESP32 before NTP thinks it is 2000: every certificate would be "not yet valid"
+    reset(profile="zaikio")
+    clock = FakeClock(wall=None)
+    c = client(env("STUB_CA_DER"), transport=Transport(env("STUB_CA_DER"), clock=clock))
+    e = raises(OAuthError, c.token)
+    assert e.error == "clock_not_set" and e.retryable and "NTP" in str(e)
+    assert c.next_attempt_in_ms() is not None  # backing off, not latched
+    assert tls_failures() == 0 and log() == []  # refused before connecting
