@@ -70,11 +70,13 @@ def _der_length(data, i):
 
 
 def ca_certs(ca):
-    """The DER certificates in ca: DER bytes (one or several), PEM bytes (one or a bundle),
-    or the path of a file holding either. ValueError when there is none.
+    """The DER certificates in ca: DER bytes (one or several), PEM bytes or text (one or a
+    bundle), or the path of a file holding either. ValueError when there is none.
 
     PEM is decoded here because some MicroPython builds take only DER.
     """
+    if isinstance(ca, str) and ca.startswith("-----BEGIN"):
+        ca = ca.encode()  # PEM text rather than a file name
     if isinstance(ca, str):
         try:
             with open(ca, "rb") as f:

@@ -73,8 +73,8 @@ class Pool:
 
 def open_fds(expect=None):
     # under CPython the stub serves from this very process: give its threads a moment to
-    # close their side (a leak stays; the server's sockets go within a second)
-    for _ in range(40):
+    # close their side (a leak stays; the server's sockets go within a few seconds)
+    for _ in range(100):
         n = len(os.listdir("/proc/self/fd"))
         if expect is None or n <= expect:
             return n

@@ -49,7 +49,7 @@ def refused(c):
 def test_right_ca_in_every_form():
     reset(profile="zaikio")
     forms = (read("STUB_CA_DER"), env("STUB_CA_DER"), env("STUB_CA_PEM"), read("STUB_CA_PEM"),
-             env("STUB_CA_BUNDLE"), read("STUB_CA_BUNDLE"))
+             read("STUB_CA_PEM").decode(), env("STUB_CA_BUNDLE"), read("STUB_CA_BUNDLE"))
     for ca in forms:
         c = client(ca, api_origins=[env("STUB_TLS_URL")])
         assert c.token().access_token
