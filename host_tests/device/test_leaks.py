@@ -137,6 +137,7 @@ def test_no_socket_or_memory_leaks_over_hundreds_of_faulty_cycles():
     run(MIX[:3], tls, clock, good)
     del pool.opened[:]
     fds, mem = open_fds(), heap()
+    fds0 = fds
     ok = n = 0
     for i in range(BATCHES):
         gc.disable()
@@ -149,13 +150,14 @@ def test_no_socket_or_memory_leaks_over_hundreds_of_faulty_cycles():
             n += len(MIX) + len(MIX[k : k + 3]) + 2
             assert pool.still_open() == [], "batch %d: sockets left open" % i
             now = open_fds(fds)
-            assert now == fds, "batch %d: %d open file descriptors, %d before" % (i, now, fds)
+            assert now <= fds, "batch %d: %d open file descriptors, %d before" % (i, now, fds)
+            fds = now  # under CPython a stub socket of the warm-up may have closed since
         finally:
             gc.enable()
         del pool.opened[:]
         gc.collect()
     mem_after = heap()
-    print("LEAKS cycles=%d ok=%d fds=%d/%d heap=%s/%s" % (n, ok, fds, open_fds(), mem,
+    print("LEAKS cycles=%d ok=%d fds=%d/%d heap=%s/%s" % (n, ok, fds0, open_fds(), mem,
                                                            mem_after))
     assert 0 < ok < n  # both faults and recoveries happened
     if mem is not None:
