@@ -29,8 +29,9 @@ def load_json(path, what):
     return data
 
 
-def make_client(config, secrets):
-    """A TokenClient from config.json and secrets.json. ConfigError when they do not fit."""
+def make_client(config, secrets, cls=None):
+    """A TokenClient (or cls) from config.json and secrets.json. ConfigError when they do not
+    fit."""
     kw = {}
     for key in ("token_path", "auth_method_id", "api_id", "audience", "auth", "scope_separator",
                 "basic_encode", "leeway", "timeout", "deadline", "verify", "params"):
@@ -47,7 +48,7 @@ def make_client(config, secrets):
         return oauthcc.from_profile(
             config.get("profile", "custom"), secrets.get("client_id"),
             secrets.get("client_secret"), config.get("scope"), config.get("base_url"),
-            api_origins=api, log=lambda msg: print("[oauthcc]", msg), **kw)
+            api_origins=api, log=lambda msg: print("[oauthcc]", msg), cls=cls, **kw)
     except (ValueError, TypeError) as e:
         raise ConfigError("configuration rejected: %s" % e)
 
@@ -110,6 +111,10 @@ def main(config_path="config.json", secrets_path="secrets.json", sleep=time.slee
     while True:
         try:
             config = load_json(config_path, "configuration")
+            if config.get("asyncio"):  # the same app on asyncio: aioapp.py
+                import aioapp
+
+                return aioapp.main(config_path, secrets_path)
             app = App(config, make_client(config, load_json(secrets_path, "secrets")))
             break
         except ConfigError as e:

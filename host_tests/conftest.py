@@ -95,6 +95,73 @@ def tls_stub():
     return _tls
 
 
+# Real OAuth 2.0 servers (conformance/launch.mjs) for device modules that declare
+# NEEDS_SERVERS = ("oidc_provider", ...). Each starts once per session; the test gets its
+# ready line (URLs, clients) as JSON in env SERVER_<NAME>. Under CI a server that cannot be
+# had fails the test; elsewhere the test is skipped with the reason.
+CONFORMANCE = ROOT / "conformance"
+SERVER_START_TIMEOUT = 30  # seconds; a start takes about one
+_servers = {}  # name -> (process or None, reason for not having it or None)
+_started = []  # names, in start order, for the summary line
+
+
+def real_server(name):
+    """Start the named server once; returns None when it runs, else why it does not."""
+    if name not in _servers:
+        _servers[name] = _start_server(name)
+        if _servers[name][1] is None:
+            _started.append(name)
+    return _servers[name][1]
+
+
+def _start_server(name):
+    import json
+    import selectors
+    import time
+
+    node = shutil.which("node")
+    if not node:
+        return None, "node is not installed (Node.js 20.19 or later; .ci/run installs it)"
+    if not (CONFORMANCE / "node_modules" / ".package-lock.json").exists():
+        return None, "conformance/node_modules is missing: `make conformance` runs npm ci"
+    logdir = ROOT / "build" / "conformance"
+    logdir.mkdir(parents=True, exist_ok=True)
+    log = open(logdir / ("%s.log" % name), "wb")
+    p = subprocess.Popen([node, str(CONFORMANCE / "launch.mjs"), name], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=log, cwd=str(CONFORMANCE))
+    log.close()
+    t0 = time.monotonic()
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    line = b""
+    while not line.endswith(b"\n") and time.monotonic() - t0 < SERVER_START_TIMEOUT:
+        if sel.select(timeout=0.5):
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            line += chunk
+    sel.close()
+    try:
+        info = json.loads(line)
+    except ValueError:
+        info = {}
+    if info.get("ready") != name:
+        try:
+            p.wait(timeout=1)  # did it exit, or is it stuck?
+        except subprocess.TimeoutExpired:
+            pass
+        how = "exited %s" % p.poll() if p.poll() is not None else \
+            "not ready within %d s" % SERVER_START_TIMEOUT
+        p.kill()
+        p.wait(timeout=10)
+        tail = (logdir / ("%s.log" % name)).read_text(errors="replace")[-1500:]
+        return None, "%s %s: %s" % (name, how, tail or line[-500:].decode(errors="replace")
+                                      or "no output")
+    info["start_seconds"] = round(time.monotonic() - t0, 2)
+    os.environ["SERVER_" + name.upper()] = json.dumps(info)
+    return p, None
+
+
 def pytest_sessionfinish(session):
     if _tls is not None:
         for s in _tls[0]:
@@ -102,6 +169,23 @@ def pytest_sessionfinish(session):
         shutil.rmtree(_tls[1], ignore_errors=True)
     if _stub is not None:
         _stub.stop()
+    for p, _ in _servers.values():
+        if p is not None:
+            p.stdin.close()  # the launcher exits when its stdin ends
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+
+def pytest_terminal_summary(terminalreporter):
+    import json
+
+    for name in _started:
+        info = json.loads(os.environ["SERVER_" + name.upper()])
+        terminalreporter.write_line("conformance server %s %s started in %.2f s" % (
+            info["server"], info["version"], info["start_seconds"]))
 
 
 def pytest_pycollect_makemodule(module_path, parent):
@@ -119,19 +203,25 @@ class DeviceModule(pytest.File):
                 yield DeviceItem.from_parent(self, name="%s[%s]" % (name, runtime),
                                              func=getattr(mod, name), runtime=runtime,
                                              needs_stub=getattr(mod, "NEEDS_STUB", False),
-                                             needs_tls=getattr(mod, "NEEDS_TLS_STUB", False))
+                                             needs_tls=getattr(mod, "NEEDS_TLS_STUB", False),
+                                             needs_servers=getattr(mod, "NEEDS_SERVERS", ()))
 
 
 class MicroPythonFailure(Exception):
     pass
 
 
+class ServerUnavailable(Exception):
+    pass
+
+
 class DeviceItem(pytest.Item):
-    def __init__(self, *, func, runtime, needs_stub, needs_tls=False, **kw):
+    def __init__(self, *, func, runtime, needs_stub, needs_tls=False, needs_servers=(), **kw):
         super().__init__(**kw)
         self.func = func
         self.needs_stub = needs_stub
         self.needs_tls = needs_tls
+        self.needs_servers = needs_servers
         self.runtime = runtime
         self.add_marker(getattr(pytest.mark, runtime))
 
@@ -140,6 +230,12 @@ class DeviceItem(pytest.Item):
             stub_server()
         if self.needs_tls:
             tls_stub()
+        for name in self.needs_servers:
+            reason = real_server(name)
+            if reason and os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+                raise ServerUnavailable(reason)  # CI must prove conformance, not skip it
+            if reason:
+                pytest.skip(reason)
         if self.runtime == "cpython":
             self.func()
             return
@@ -157,6 +253,8 @@ class DeviceItem(pytest.Item):
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, MicroPythonFailure):
             return "MicroPython unix port:\n" + str(excinfo.value)
+        if isinstance(excinfo.value, ServerUnavailable):
+            return "conformance server unavailable (CI): " + str(excinfo.value)
         # show the test's own frames, not pytest's machinery
         tb = excinfo.traceback.filter(lambda e: str(e.path).startswith(str(ROOT))
                                       and Path(str(e.path)).name != "conftest.py")

@@ -1,7 +1,10 @@
 # The one place that knows CPython from MicroPython. Everything else imports from here.
 try:
     from micropython import const
+
+    MICROPYTHON = True  # for the few places whose workaround only MicroPython needs
 except ImportError:
+    MICROPYTHON = False
 
     def const(x):
         return x

@@ -275,6 +275,17 @@ def _close(s):
         pass
 
 
+def request_head(method, host, path, headers, body):
+    """The request line and headers as bytes, up to and including the empty line."""
+    head = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, path, host)
+    if headers:
+        for k, v in headers.items():
+            head += "%s: %s\r\n" % (k, v)
+    if body is not None:
+        head += "Content-Length: %d\r\n" % len(body)
+    return head.encode() + b"\r\n"
+
+
 class Transport:
     """HTTP/1.1 over a fresh socket per request, closed on every path.
 
@@ -330,14 +341,9 @@ class Transport:
                                          retryable=False)
                     raise
             # Only now, with the server verified, does anything secret leave the device.
-            head = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, path, host)
-            if headers:
-                for k, v in headers.items():
-                    head += "%s: %s\r\n" % (k, v)
-            if body is not None:
-                head += "Content-Length: %d\r\n" % len(body)
+            head = request_head(method, host, path, headers, body)
             send = getattr(sock, "sendall", None) or sock.write
-            send(head.encode() + b"\r\n")
+            send(head)
             head = None
             if body:
                 send(body)
