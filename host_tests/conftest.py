@@ -44,6 +44,57 @@ def stub_server():
     return _stub
 
 
+_tls = None
+
+
+def tls_stub():
+    """HTTPS listeners that share the stub's state (one log, one control port), with a
+    trustme test CA: STUB_TLS_URL has a certificate for its host, STUB_TLS_OTHER_HOST_URL one
+    for "other.example", STUB_TLS_EXPIRED_URL one that expired in 2021. The CA is written to
+    a temp dir as PEM, DER, a PEM bundle with other roots (STUB_CA_PEM, STUB_CA_DER,
+    STUB_CA_BUNDLE), and a wrong CA too (STUB_WRONG_CA)."""
+    global _tls
+    if _tls is None:
+        import datetime
+        import socket
+        import ssl
+        import tempfile
+
+        import trustme
+
+        from stub_server import StubServer
+
+        state = stub_server().state
+        ca, wrong = trustme.CA(), trustme.CA()
+        d = Path(tempfile.mkdtemp(prefix="oauthcc-tls-"))
+        pem = ca.cert_pem.bytes()
+        files = {"STUB_CA_PEM": ("ca.pem", pem),
+                 "STUB_CA_DER": ("ca.der", ssl.PEM_cert_to_DER_cert(pem.decode())),
+                 "STUB_CA_BUNDLE": ("bundle.pem", wrong.cert_pem.bytes() + ca.cert_pem.bytes()
+                                    + trustme.CA().cert_pem.bytes()),
+                 "STUB_WRONG_CA": ("wrong.pem", wrong.cert_pem.bytes())}
+        for env, (name, data) in files.items():
+            (d / name).write_bytes(data)
+            os.environ[env] = str(d / name)
+        # "localhost" when it resolves to the stub's 127.0.0.1 first, else the IP (the
+        # certificate names both; mbedTLS 3.x matches IP addresses too)
+        first = socket.getaddrinfo("localhost", 80, 0, socket.SOCK_STREAM)[0][4][0]
+        host = "localhost" if first == "127.0.0.1" else "127.0.0.1"
+        servers = []
+        expired = {"not_before": datetime.datetime(2020, 1, 1),
+                   "not_after": datetime.datetime(2021, 1, 1)}
+        for env, names, dates in (("STUB_TLS_URL", ("localhost", "127.0.0.1"), {}),
+                                  ("STUB_TLS_OTHER_HOST_URL", ("other.example",), {}),
+                                  ("STUB_TLS_EXPIRED_URL", ("localhost", "127.0.0.1"), expired)):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ca.issue_cert(*names, **dates).configure_cert(ctx)
+            s = StubServer(admin_port=None, tls=ctx, state=state).start()
+            servers.append(s)
+            os.environ[env] = "https://%s:%d" % (host, s.port)
+        _tls = (servers, d)
+    return _tls
+
+
 # Real OAuth 2.0 servers (conformance/launch.mjs) for device modules that declare
 # NEEDS_SERVERS = ("oidc_provider", ...). Each starts once per session; the test gets its
 # ready line (URLs, clients) as JSON in env SERVER_<NAME>. Under CI a server that cannot be
@@ -112,6 +163,10 @@ def _start_server(name):
 
 
 def pytest_sessionfinish(session):
+    if _tls is not None:
+        for s in _tls[0]:
+            s.stop()
+        shutil.rmtree(_tls[1], ignore_errors=True)
     if _stub is not None:
         _stub.stop()
     for p, _ in _servers.values():
@@ -148,6 +203,7 @@ class DeviceModule(pytest.File):
                 yield DeviceItem.from_parent(self, name="%s[%s]" % (name, runtime),
                                              func=getattr(mod, name), runtime=runtime,
                                              needs_stub=getattr(mod, "NEEDS_STUB", False),
+                                             needs_tls=getattr(mod, "NEEDS_TLS_STUB", False),
                                              needs_servers=getattr(mod, "NEEDS_SERVERS", ()))
 
 
@@ -160,10 +216,11 @@ class ServerUnavailable(Exception):
 
 
 class DeviceItem(pytest.Item):
-    def __init__(self, *, func, runtime, needs_stub, needs_servers=(), **kw):
+    def __init__(self, *, func, runtime, needs_stub, needs_tls=False, needs_servers=(), **kw):
         super().__init__(**kw)
         self.func = func
         self.needs_stub = needs_stub
+        self.needs_tls = needs_tls
         self.needs_servers = needs_servers
         self.runtime = runtime
         self.add_marker(getattr(pytest.mark, runtime))
@@ -171,6 +228,8 @@ class DeviceItem(pytest.Item):
     def runtest(self):
         if self.needs_stub:
             stub_server()
+        if self.needs_tls:
+            tls_stub()
         for name in self.needs_servers:
             reason = real_server(name)
             if reason and os.environ.get("CI", "").lower() in ("true", "1", "yes"):

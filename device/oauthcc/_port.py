@@ -13,7 +13,7 @@ except ImportError:
 try:
     from binascii import a2b_base64, b2a_base64  # noqa: F401 (re-exported)
 except ImportError:  # firmware before 1.20 has only the u-prefixed name
-    from ubinascii import b2a_base64  # type: ignore
+    from ubinascii import a2b_base64, b2a_base64  # type: ignore  # noqa: F401
 
 import time
 
