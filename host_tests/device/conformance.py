@@ -43,3 +43,17 @@ class Recorder(Transport):
         r = super().request(method, url, body, headers)
         self.seen.append((method, url, r.status))
         return r
+
+
+def check_expiry_makes_a_new_grant(info):
+    """Neither server issues a refresh token for client credentials: expiry is a new grant."""
+    from support import FakeClock
+
+    clock = FakeClock()  # 5 s before the ticks wrap
+    rec = Recorder()
+    c = client(info, "conf-basic", "read", clock=clock, transport=rec)
+    t1 = c.token()
+    clock.advance(t1.expires_in * 1000)
+    t2 = c.token()
+    assert t2 is not t1 and t2.refresh_token is None
+    assert rec.seen == [("POST", info["token_url"], 200)] * 2  # two client-credentials grants

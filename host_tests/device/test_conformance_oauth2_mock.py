@@ -1,10 +1,10 @@
 # Conformance with oauth2-mock-server (npm): it issues RS256 JWT access tokens to anyone; the
 # launcher's hook refuses unknown clients and scopes (our glue: see conformance/launch.mjs).
 # A resource server checks the tokens against the mock's JWKS.
-from conformance import Recorder, api_call, client, server
+from conformance import Recorder, api_call, check_expiry_makes_a_new_grant, client, server
 from oauthcc import OAuthError
 from oauthcc.jwt import claims
-from support import FakeClock, raises
+from support import raises
 
 NEEDS_SERVERS = ("oauth2_mock",)
 
@@ -97,12 +97,4 @@ def test_api_refuses_a_token_without_audience_after_one_renewal():
 
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
-    s = info()
-    clock = FakeClock()  # 5 s before the ticks wrap
-    rec = Recorder()
-    c = client(s, "conf-basic", "read", clock=clock, transport=rec)
-    t1 = c.token()
-    clock.advance(t1.expires_in * 1000)
-    t2 = c.token()
-    assert t2 is not t1 and t2.refresh_token is None
-    assert rec.seen == [("POST", s["token_url"], 200)] * 2  # two client-credentials grants
+    check_expiry_makes_a_new_grant(info())

@@ -1,11 +1,11 @@
 # Conformance with panva's oidc-provider (npm), a certified OpenID Connect/OAuth 2.0 server
 # we did not write: client credentials, resource indicators (RFC 8707) giving JWT access
 # tokens (RFC 9068), checked by a resource route against the provider's JWKS.
-from conformance import Recorder, api_call, client, server
+from conformance import Recorder, api_call, check_expiry_makes_a_new_grant, client, server
 from oauthcc import OAuthError
 from oauthcc.jwt import claims
 from oauthcc.transport import Transport
-from support import FakeClock, raises
+from support import raises
 
 NEEDS_SERVERS = ("oidc_provider",)
 
@@ -141,12 +141,4 @@ def test_audience_parameter_is_ignored_use_resource():
 
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
-    s = info()
-    clock = FakeClock()  # 5 s before the ticks wrap
-    rec = Recorder()
-    c = client(s, "conf-basic", "read", clock=clock, transport=rec)
-    t1 = c.token()
-    clock.advance(t1.expires_in * 1000)
-    t2 = c.token()
-    assert t2 is not t1 and t2.refresh_token is None
-    assert rec.seen == [("POST", s["token_url"], 200)] * 2  # two client-credentials grants
+    check_expiry_makes_a_new_grant(info())
