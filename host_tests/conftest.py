@@ -44,9 +44,148 @@ def stub_server():
     return _stub
 
 
+_tls = None
+
+
+def tls_stub():
+    """HTTPS listeners that share the stub's state (one log, one control port), with a
+    trustme test CA: STUB_TLS_URL has a certificate for its host, STUB_TLS_OTHER_HOST_URL one
+    for "other.example", STUB_TLS_EXPIRED_URL one that expired in 2021. The CA is written to
+    a temp dir as PEM, DER, a PEM bundle with other roots (STUB_CA_PEM, STUB_CA_DER,
+    STUB_CA_BUNDLE), and a wrong CA too (STUB_WRONG_CA)."""
+    global _tls
+    if _tls is None:
+        import datetime
+        import socket
+        import ssl
+        import tempfile
+
+        import trustme
+
+        from stub_server import StubServer
+
+        state = stub_server().state
+        ca, wrong = trustme.CA(), trustme.CA()
+        d = Path(tempfile.mkdtemp(prefix="oauthcc-tls-"))
+        pem = ca.cert_pem.bytes()
+        files = {"STUB_CA_PEM": ("ca.pem", pem),
+                 "STUB_CA_DER": ("ca.der", ssl.PEM_cert_to_DER_cert(pem.decode())),
+                 "STUB_CA_BUNDLE": ("bundle.pem", wrong.cert_pem.bytes() + ca.cert_pem.bytes()
+                                    + trustme.CA().cert_pem.bytes()),
+                 "STUB_WRONG_CA": ("wrong.pem", wrong.cert_pem.bytes())}
+        for env, (name, data) in files.items():
+            (d / name).write_bytes(data)
+            os.environ[env] = str(d / name)
+        # "localhost" when it resolves to the stub's 127.0.0.1 first, else the IP (the
+        # certificate names both; mbedTLS 3.x matches IP addresses too)
+        first = socket.getaddrinfo("localhost", 80, 0, socket.SOCK_STREAM)[0][4][0]
+        host = "localhost" if first == "127.0.0.1" else "127.0.0.1"
+        servers = []
+        expired = {"not_before": datetime.datetime(2020, 1, 1),
+                   "not_after": datetime.datetime(2021, 1, 1)}
+        for env, names, dates in (("STUB_TLS_URL", ("localhost", "127.0.0.1"), {}),
+                                  ("STUB_TLS_OTHER_HOST_URL", ("other.example",), {}),
+                                  ("STUB_TLS_EXPIRED_URL", ("localhost", "127.0.0.1"), expired)):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ca.issue_cert(*names, **dates).configure_cert(ctx)
+            s = StubServer(admin_port=None, tls=ctx, state=state).start()
+            servers.append(s)
+            os.environ[env] = "https://%s:%d" % (host, s.port)
+        _tls = (servers, d)
+    return _tls
+
+
+# Real OAuth 2.0 servers (conformance/launch.mjs) for device modules that declare
+# NEEDS_SERVERS = ("oidc_provider", ...). Each starts once per session; the test gets its
+# ready line (URLs, clients) as JSON in env SERVER_<NAME>. Under CI a server that cannot be
+# had fails the test; elsewhere the test is skipped with the reason.
+CONFORMANCE = ROOT / "conformance"
+SERVER_START_TIMEOUT = 30  # seconds; a start takes about one
+_servers = {}  # name -> (process or None, reason for not having it or None)
+_started = []  # names, in start order, for the summary line
+
+
+def real_server(name):
+    """Start the named server once; returns None when it runs, else why it does not."""
+    if name not in _servers:
+        _servers[name] = _start_server(name)
+        if _servers[name][1] is None:
+            _started.append(name)
+    return _servers[name][1]
+
+
+def _start_server(name):
+    import json
+    import selectors
+    import time
+
+    node = shutil.which("node")
+    if not node:
+        return None, "node is not installed (Node.js 20.19 or later; .ci/run installs it)"
+    if not (CONFORMANCE / "node_modules" / ".package-lock.json").exists():
+        return None, "conformance/node_modules is missing: `make conformance` runs npm ci"
+    logdir = ROOT / "build" / "conformance"
+    logdir.mkdir(parents=True, exist_ok=True)
+    log = open(logdir / ("%s.log" % name), "wb")
+    p = subprocess.Popen([node, str(CONFORMANCE / "launch.mjs"), name], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=log, cwd=str(CONFORMANCE))
+    log.close()
+    t0 = time.monotonic()
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    line = b""
+    while not line.endswith(b"\n") and time.monotonic() - t0 < SERVER_START_TIMEOUT:
+        if sel.select(timeout=0.5):
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            line += chunk
+    sel.close()
+    try:
+        info = json.loads(line)
+    except ValueError:
+        info = {}
+    if info.get("ready") != name:
+        try:
+            p.wait(timeout=1)  # did it exit, or is it stuck?
+        except subprocess.TimeoutExpired:
+            pass
+        how = "exited %s" % p.poll() if p.poll() is not None else \
+            "not ready within %d s" % SERVER_START_TIMEOUT
+        p.kill()
+        p.wait(timeout=10)
+        tail = (logdir / ("%s.log" % name)).read_text(errors="replace")[-1500:]
+        return None, "%s %s: %s" % (name, how, tail or line[-500:].decode(errors="replace")
+                                      or "no output")
+    info["start_seconds"] = round(time.monotonic() - t0, 2)
+    os.environ["SERVER_" + name.upper()] = json.dumps(info)
+    return p, None
+
+
 def pytest_sessionfinish(session):
+    if _tls is not None:
+        for s in _tls[0]:
+            s.stop()
+        shutil.rmtree(_tls[1], ignore_errors=True)
     if _stub is not None:
         _stub.stop()
+    for p, _ in _servers.values():
+        if p is not None:
+            p.stdin.close()  # the launcher exits when its stdin ends
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+
+def pytest_terminal_summary(terminalreporter):
+    import json
+
+    for name in _started:
+        info = json.loads(os.environ["SERVER_" + name.upper()])
+        terminalreporter.write_line("conformance server %s %s started in %.2f s" % (
+            info["server"], info["version"], info["start_seconds"]))
 
 
 def pytest_pycollect_makemodule(module_path, parent):
@@ -63,24 +202,40 @@ class DeviceModule(pytest.File):
             for runtime in ("cpython", "micropython"):
                 yield DeviceItem.from_parent(self, name="%s[%s]" % (name, runtime),
                                              func=getattr(mod, name), runtime=runtime,
-                                             needs_stub=getattr(mod, "NEEDS_STUB", False))
+                                             needs_stub=getattr(mod, "NEEDS_STUB", False),
+                                             needs_tls=getattr(mod, "NEEDS_TLS_STUB", False),
+                                             needs_servers=getattr(mod, "NEEDS_SERVERS", ()))
 
 
 class MicroPythonFailure(Exception):
     pass
 
 
+class ServerUnavailable(Exception):
+    pass
+
+
 class DeviceItem(pytest.Item):
-    def __init__(self, *, func, runtime, needs_stub, **kw):
+    def __init__(self, *, func, runtime, needs_stub, needs_tls=False, needs_servers=(), **kw):
         super().__init__(**kw)
         self.func = func
         self.needs_stub = needs_stub
+        self.needs_tls = needs_tls
+        self.needs_servers = needs_servers
         self.runtime = runtime
         self.add_marker(getattr(pytest.mark, runtime))
 
     def runtest(self):
         if self.needs_stub:
             stub_server()
+        if self.needs_tls:
+            tls_stub()
+        for name in self.needs_servers:
+            reason = real_server(name)
+            if reason and os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+                raise ServerUnavailable(reason)  # CI must prove conformance, not skip it
+            if reason:
+                pytest.skip(reason)
         if self.runtime == "cpython":
             self.func()
             return
@@ -98,6 +253,8 @@ class DeviceItem(pytest.Item):
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, MicroPythonFailure):
             return "MicroPython unix port:\n" + str(excinfo.value)
+        if isinstance(excinfo.value, ServerUnavailable):
+            return "conformance server unavailable (CI): " + str(excinfo.value)
         # show the test's own frames, not pytest's machinery
         tb = excinfo.traceback.filter(lambda e: str(e.path).startswith(str(ROOT))
                                       and Path(str(e.path)).name != "conftest.py")

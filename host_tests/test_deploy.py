@@ -1,13 +1,16 @@
 """make deploy against a virtual board (the unix port behind a pty), then the deployed main.py
-runs there for one cycle against the stub server, with fakes of machine/network/ntptime."""
+runs there for one cycle against the stub server over HTTPS (its test CA deployed as ca.pem),
+with fakes of machine/network/ntptime."""
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import deploy
 import pytest
-from conftest import ROOT, stub_server
+from conftest import ROOT, stub_server, tls_stub
 from virtual_board import VirtualBoard
 
 from stub_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ORG_ID, PERSON_ID
@@ -22,16 +25,19 @@ def vboard(tmp_path):
 
 
 def configure(d, stub, **extra):
+    """config.json for the HTTPS stub, with its test CA as ca.pem beside it."""
     d.mkdir(exist_ok=True)
-    cfg = {"profile": "zaikio", "base_url": stub.url, "scope": [SCOPE],
-           "api_url": stub.url + "/api/v1/resource", "interval": 1, "cycles": 1,
+    tls_stub()
+    url = os.environ["STUB_TLS_URL"]
+    cfg = {"profile": "zaikio", "base_url": url, "scope": [SCOPE],
+           "api_url": url + "/api/v1/resource", "interval": 1, "cycles": 1,
            "repl_window": 0, "watchdog": 30, "wifi_ssid": "virtual", "ca": "ca.pem"}
     cfg.update(extra)
     (d / "config.json").write_text(json.dumps(cfg))
     (d / "secrets.json").write_text(json.dumps({"client_id": DEFAULT_CLIENT_ID,
                                                 "client_secret": DEFAULT_CLIENT_SECRET,
                                                 "wifi_password": "pw"}))
-    (d / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n(test)\n")
+    (d / "ca.pem").write_bytes(Path(os.environ["STUB_CA_PEM"]).read_bytes())
     return d / "config.json", d / "secrets.json"
 
 
@@ -60,7 +66,8 @@ def test_deploy_then_run_main_on_virtual_board(tmp_path, vboard):
     assert not (flash / "oauthcc").exists() and not (flash / "app.py").exists()
     lib = sorted(f.name for f in (flash / "lib" / "oauthcc").iterdir())
     assert lib == sorted(f.stem + ".mpy" for f in (ROOT / "device" / "oauthcc").glob("*.py"))
-    for name in ("boot.py", "main.py", "app.mpy", "board.mpy", "state.mpy", "config.json",
+    for name in ("boot.py", "main.py", "app.mpy", "aioapp.mpy", "board.mpy", "state.mpy",
+                 "config.json",
                  "secrets.json", "ca.pem"):
         assert (flash / name).is_file(), name
     assert (flash / "main.py").read_bytes() == (ROOT / "main.py").read_bytes()

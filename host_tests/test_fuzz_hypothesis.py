@@ -1,8 +1,10 @@
 """Property-based fuzzing of every parser that reads untrusted bytes (CPython only: hypothesis
 does not run on MicroPython; host_tests/device/test_fuzz_parsers.py covers that runtime).
 
-Four parsers x 2,500 examples = 10,000 cases, with no deadline per example but a bounded
-total, and each parser may raise only its documented exception types."""
+Five parsers x 2,500 examples = 12,500 cases (teardown_module checks they really ran), with
+no deadline per example but a bounded total, and each parser may raise only its documented
+exception types."""
+import base64
 import json
 
 from hypothesis import HealthCheck, given, settings
@@ -13,10 +15,22 @@ from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.encoding import b64url_decode
 from oauthcc.grant import Token, parse, retry_after
 from oauthcc.jwt import claims
-from oauthcc.transport import _Reader, read_response
+from oauthcc.transport import _Reader, ca_certs, read_response
 
-FUZZ = settings(max_examples=2500, deadline=None, database=None,
+EXAMPLES = 2500
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
+RAN = {}
+
+
+def ran(name):
+    RAN[name] = RAN.get(name, 0) + 1
+
+
+def teardown_module(module):
+    # hypothesis stops early when a strategy runs out of distinct inputs: make sure it did not
+    if len(RAN) == 5:
+        assert sum(RAN.values()) >= 5 * EXAMPLES, RAN
 
 
 class _Sock:
@@ -48,6 +62,7 @@ http_message = st.one_of(
 @FUZZ
 @given(http_message, st.integers(1, 64))
 def test_http_response_parser(data, piece):
+    ran("test_http_response_parser")
     s = _Sock(data, piece)
     try:
         r = read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)), "GET", 512)
@@ -72,6 +87,7 @@ token_doc = st.fixed_dictionaries({}, optional={
        st.sampled_from([200, 201, 302, 400, 401, 429, 500, 503]),
        st.dictionaries(st.sampled_from(["retry-after", "date"]), st.text(max_size=40)))
 def test_token_response_parser(body, status, headers):
+    ran("test_token_response_parser")
     try:
         t = parse(status, headers, body)
     except OAuthError as e:
@@ -89,6 +105,7 @@ def test_token_response_parser(body, status, headers):
     st.one_of(st.text(alphabet="ABCDEFGHabcdefgh0123456789-_=", max_size=60),
               json_values.map(lambda v: _b64(json.dumps(v)))), st.text(max_size=10))))
 def test_jwt_and_base64url(token):
+    ran('test_jwt_and_base64url')
     try:
         assert isinstance(claims(token), dict)
     except ValueError:
@@ -106,6 +123,7 @@ def test_jwt_and_base64url(token):
     st.integers(0, 99999), st.integers(-1, 30), st.integers(0, 70), st.integers(0, 70),
     st.sampled_from(["GMT", "UTC"]))))
 def test_http_dates(text):
+    ran("test_http_dates")
     v = httpdate.parse(text)
     assert v is None or isinstance(v, int)
     r = retry_after({"retry-after": text, "date": "Sun, 06 Nov 1994 08:49:37 GMT"})
@@ -116,3 +134,23 @@ def _b64(s):
     import base64
 
     return base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
+
+
+der = st.builds(lambda n, body, k: bytes([0x30]) + (bytes([n]) if k == 0 else bytes([0x80 | k])
+                + n.to_bytes(k, "big")) + body, st.integers(0, 127), st.binary(max_size=80),
+                st.integers(0, 4))
+pem = st.lists(st.one_of(der, st.binary(max_size=40)), max_size=3).map(
+    lambda certs: b"".join(b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(c)
+                           + b"-----END CERTIFICATE-----\n" for c in certs))
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=120), der, pem, st.lists(der, max_size=3).map(b"".join),
+                 pem.map(lambda p: p[: len(p) // 2])))
+def test_ca_certificates(data):
+    ran("test_ca_certificates")
+    try:
+        certs = ca_certs(data)
+    except ValueError:
+        return
+    assert certs and all(isinstance(c, bytes) and c[0] == 0x30 for c in certs)

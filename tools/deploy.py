@@ -3,7 +3,7 @@
 - compiles device/oauthcc/*.py and the app modules with mpy-cross, after checking that the
   .mpy version is one the board imports;
 - compares SHA-256 hashes on the board and copies only what changed (mpremote, one session):
-  /lib/oauthcc/*.mpy, /boot.py, /main.py, /app.mpy, /board.mpy, /state.mpy, /config.json,
+  /lib/oauthcc/*.mpy, /boot.py, /main.py, /app.mpy (and aioapp, board, state), /config.json,
   /secrets.json and the CA file named in the configuration;
 - removes stale copies: /oauthcc/, modules no longer in the library, and every .py that would
   shadow an .mpy (MicroPython imports x.py before x.mpy);
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = ROOT / "device"
 LIB = DEVICE / "oauthcc"
-APP_MODULES = ("app", "board", "state")  # the app, in / as .mpy
+APP_MODULES = ("app", "aioapp", "board", "state")  # the app, in / as .mpy
 TOP_FILES = ("boot.py", "main.py")
 BUILD = ROOT / "build" / "deploy"
 

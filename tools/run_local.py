@@ -31,6 +31,7 @@ def main():
     ap.add_argument("--interval", type=float, default=2)
     ap.add_argument("--lifetime", type=int, default=6, help="token lifetime the stub issues")
     ap.add_argument("--token-format", choices=("jwt", "opaque"), default="jwt")
+    ap.add_argument("--asyncio", action="store_true", help="run the app in asyncio mode")
     args = ap.parse_args()
     if os.sep in args.micropython:  # the app runs in build/run: a relative path would break
         args.micropython = os.path.abspath(args.micropython)
@@ -49,6 +50,8 @@ def main():
             "cycles": args.cycles,
             "repl_window": 0,  # no boot-time Ctrl-C window on the host
         }
+        if args.asyncio:
+            config["asyncio"] = True
         (run_dir / "config.json").write_text(json.dumps(config, indent=2))
         (run_dir / "secrets.json").write_text(json.dumps(
             {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}))

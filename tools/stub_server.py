@@ -14,9 +14,11 @@ Tests drive it through control endpoints on the main port, which are never logge
   POST /_stub/expire  {}                             every access token expires now
   POST /_stub/faults  {"faults": [fault, ...]}       each fault is used by one request
   GET  /_stub/log                                    what the server received and answered
+  GET  /_stub/tls                                    {"tls_failures": failed TLS handshakes}
 
 A fault is a dict with "kind" and optionally "path" (a prefix; default: any request):
-  status   {"status", "headers", "body", "content_type"}   answer this instead
+  status   {"status", "headers", "body", "content_type"}   answer this instead (a "Date"
+           header given here replaces the server's, so Retry-After dates are reproducible)
   json     {"status", "body": any JSON value}             answer this JSON instead
   raw      {"data": str}                                  send these bytes, then close
   close    close the connection without an answer
@@ -422,7 +424,7 @@ class Handler(BaseHTTPRequestHandler):
         head = "HTTP/1.1 %d %s\r\n" % (status, self.responses.get(status, ("X",))[0])
         headers.setdefault("Content-Type", ctype)
         headers["Connection"] = "close"
-        headers["Date"] = self.date_time_string()
+        headers.setdefault("Date", self.date_time_string())
         if kind == "chunked":
             headers["Transfer-Encoding"] = "chunked"
             pieces = [body[i:i + 7] for i in range(0, len(body), 7)]
@@ -465,6 +467,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_stub/log":
             with st.lock:
                 return self.send_json(200, list(st.log))
+        if path == "/_stub/tls":
+            with st.lock:
+                return self.send_json(200, {"tls_failures": st.tls_failures})
         if data is None:
             return self.send_json(400, {"error": "JSON object expected"})
         if path == "/_stub/reset":
@@ -510,16 +515,22 @@ class _Server(ThreadingHTTPServer):
 class StubServer:
     """The stub on 127.0.0.1: `url` serves the profile, `admin_url` the admin endpoint.
 
-    tls: an ssl.SSLContext (server side) to serve the main port over HTTPS.
+    tls: an ssl.SSLContext (server side) to serve the main port over HTTPS. state: share the
+    State of another StubServer (an HTTPS listener beside a plain one, one log for both).
+    admin_port=None: no admin listener.
     """
 
-    def __init__(self, profile="zaikio", port=0, admin_port=0, tls=None, **config):
-        self.state = State(profile=profile, **config)
-        self._servers = [_Server(("127.0.0.1", port), self.state, tls=tls),
-                         _Server(("127.0.0.1", admin_port), self.state, admin=True)]
+    def __init__(self, profile="zaikio", port=0, admin_port=0, tls=None, state=None,
+                 **config):
+        self.state = state or State(profile=profile, **config)
+        self._servers = [_Server(("127.0.0.1", port), self.state, tls=tls)]
+        self.port = self._servers[0].server_address[1]
         scheme = "https" if tls else "http"
-        self.url = "%s://127.0.0.1:%d" % (scheme, self._servers[0].server_address[1])
-        self.admin_url = "http://127.0.0.1:%d" % self._servers[1].server_address[1]
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
+        self.admin_url = None
+        if admin_port is not None:
+            self._servers.append(_Server(("127.0.0.1", admin_port), self.state, admin=True))
+            self.admin_url = "http://127.0.0.1:%d" % self._servers[1].server_address[1]
         self._threads = []
 
     def start(self):

@@ -1,7 +1,10 @@
 # The one place that knows CPython from MicroPython. Everything else imports from here.
 try:
     from micropython import const
+
+    MICROPYTHON = True  # for the few places whose workaround only MicroPython needs
 except ImportError:
+    MICROPYTHON = False
 
     def const(x):
         return x
@@ -10,7 +13,7 @@ except ImportError:
 try:
     from binascii import a2b_base64, b2a_base64  # noqa: F401 (re-exported)
 except ImportError:  # firmware before 1.20 has only the u-prefixed name
-    from ubinascii import b2a_base64  # type: ignore
+    from ubinascii import a2b_base64, b2a_base64  # type: ignore  # noqa: F401
 
 import time
 

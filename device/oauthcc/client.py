@@ -1,4 +1,6 @@
 # TokenClient: the token cache, expiry, renewal, fallback, backoff and the bearer API call.
+# ClientCore holds every decision and no I/O; TokenClient (here) and aio.AsyncTokenClient are
+# the two thin shells that carry its requests over a blocking or an asyncio transport.
 from . import _port, grant, scopes
 from ._port import const
 from .errors import OAuthError
@@ -13,13 +15,15 @@ def _random(n):
     return random.getrandbits(30) % (n + 1)
 
 
-class TokenClient:
-    """An OAuth 2.0 client-credentials client for one token endpoint.
+class ClientCore:
+    """The token cache and every decision about it, without I/O (shared by both shells).
 
-    The library never sleeps: after a failure it refuses further attempts until
-    next_attempt_in_ms() is 0 (raising OAuthError("backoff") without network traffic), and
-    a permanent error (invalid_client, invalid_scope, ...) is raised again until reset().
+    The renewal is a generator (_renewal) that yields each token request as
+    (method, url, body, headers), is sent the Response (or thrown the transport's error) and
+    returns the Token; a shell only carries the requests (see TokenClient._drive).
     """
+
+    _Transport = Transport  # the shell's default transport class
 
     def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="basic",
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
@@ -45,7 +49,7 @@ class TokenClient:
         self.backoff_base_ms = int(backoff_base * 1000)
         self.backoff_cap_ms = int(backoff_cap * 1000)
         self._origins = [origin(token_url)] + [origin(u) for u in api_origins]
-        self._transport = transport or Transport(ca, verify, timeout, deadline)
+        self._transport = transport or self._Transport(ca, verify, timeout, deadline)
         self._clock = clock or _port
         self._store = store
         self._log = log
@@ -62,7 +66,7 @@ class TokenClient:
             self._restore()
 
     def __repr__(self):  # no secret, no token
-        return "<TokenClient %s client_id=%r>" % (self.token_url, self.client_id)
+        return "<%s %s client_id=%r>" % (type(self).__name__, self.token_url, self.client_id)
 
     def _say(self, msg):
         if self._log:
@@ -70,22 +74,28 @@ class TokenClient:
 
     # -- the cache ---------------------------------------------------------------------------
 
-    def token(self):
-        """A valid Token: the cached one, or a new one from the server.
-
-        Raises OAuthError or OSError when none can be had. While renewal fails, a token that
-        is still within its lifetime (only the leeway has passed) keeps being served.
-        """
-        c = self._clock
-        now = c.ticks_ms()
+    def _fresh(self, now):
+        """The cached token while it needs no renewal, else None."""
         t = self._token
-        if t is not None and c.ticks_diff(self._renew_at, now) > 0:
+        if t is not None and self._clock.ticks_diff(self._renew_at, now) > 0:
             return t
+        return None
+
+    def _valid(self, now):
+        """The cached token while it is within its lifetime (the leeway may have passed)."""
+        t = self._token
+        if t is not None and self._clock.ticks_diff(self._expires_at, now) > 0:
+            return t
+        return None
+
+    def _renewal(self, now):
+        # While renewal fails, a token still within its lifetime keeps being served.
+        t = self._valid(now)
         try:
             self._check_allowed(now)
-            return self._obtain()
+            return (yield from self._obtain())
         except (OAuthError, OSError, MemoryError) as e:
-            if t is not None and self._token is t and c.ticks_diff(self._expires_at, now) > 0:
+            if t is not None and self._token is t:
                 self._say("renewal failed, token still valid: %s" % e)
                 return t
             raise
@@ -126,7 +136,7 @@ class TokenClient:
             rt = self._refresh
             if rt is not None:
                 try:
-                    return self._grant("refresh_token", rt)
+                    return (yield from self._grant("refresh_token", rt))
                 except OAuthError as e:
                     if e.retryable:
                         raise
@@ -134,7 +144,7 @@ class TokenClient:
                     # the client credentials still work, so drop the refresh token and use them
                     self._refresh = None
                     self._say("refresh refused (%s): new client-credentials grant" % e.error)
-            return self._grant("client_credentials")
+            return (yield from self._grant("client_credentials"))
         except (OAuthError, OSError, MemoryError) as e:
             self._failed(e)
             raise
@@ -144,7 +154,7 @@ class TokenClient:
         body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope, rt,
                                     self.params, self.auth, self.basic_encode)
         start = c.ticks_ms()
-        r = self._transport.request("POST", self.token_url, body, headers)
+        r = yield "POST", self.token_url, body, headers
         body = headers = None
         t = grant.parse(r.status, r.headers, r.body, c.unix_time())
         if t.refresh_token is None:
@@ -187,10 +197,13 @@ class TokenClient:
             # exponential backoff with full jitter, never before Retry-After
             self._failures += 1
             window = min(self.backoff_cap_ms, self.backoff_base_ms << min(self._failures - 1, 20))
-            wait = self._rand(window)
             ra = getattr(e, "retry_after", None)
             if ra:
-                wait += min(ra * 1000, _DAY_MS)
+                # a fleet told the same Retry-After must not return in step: spread it over
+                # at least as long again, never earlier
+                ra = min(ra * 1000, _DAY_MS)
+                window = max(window, ra)
+            wait = self._rand(window) + (ra or 0)
             self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _DAY_MS))
             self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
         self._save()
@@ -250,9 +263,8 @@ class TokenClient:
 
     # -- the API call ------------------------------------------------------------------------
 
-    def request(self, method, url, body=None, headers=None):
-        """Call an API with the bearer token. A 401 answer gets exactly one forced renewal and
-        one retry. The token is only sent to the token URL's origin and api_origins."""
+    def _api_prepare(self, url, body, headers):
+        """(body, headers) of an API call; ValueError for an origin the token must not see."""
         if origin(url) not in self._origins:
             raise ValueError("bearer token not sent to %s: not in api_origins" % origin(url))
         h = {"Accept": "application/json"}
@@ -263,10 +275,56 @@ class TokenClient:
             h["Content-Type"] = "application/json"
         if headers:
             h.update(headers)
-        for attempt in (0, 1):
-            h["Authorization"] = "Bearer " + self.token().access_token
-            r = self._transport.request(method, url, body, h)
-            if r.status != 401 or attempt:
-                return r
-            self._say("API answered 401: renewing the token once")
+        return body, h
+
+    def _renew_after(self, r, t, attempt):
+        """The 401 rule: True once (renew and retry), never twice for one call."""
+        if r.status != 401 or attempt:
+            return False
+        self._say("API answered 401: renewing the token once")
+        if self._token is t:  # a concurrent call may have renewed it already
             self.invalidate()
+        return True
+
+
+class TokenClient(ClientCore):
+    """An OAuth 2.0 client-credentials client for one token endpoint (blocking).
+
+    The library never sleeps: after a failure it refuses further attempts until
+    next_attempt_in_ms() is 0 (raising OAuthError("backoff") without network traffic), and
+    a permanent error (invalid_client, invalid_scope, ...) is raised again until reset().
+    """
+
+    def token(self):
+        """A valid Token: the cached one, or a new one from the server.
+
+        Raises OAuthError or OSError when none can be had. While renewal fails, a token that
+        is still within its lifetime (only the leeway has passed) keeps being served.
+        """
+        now = self._clock.ticks_ms()
+        return self._fresh(now) or self._drive(self._renewal(now))
+
+    def _drive(self, steps):
+        # carry each request of the renewal, hand back its answer or its failure
+        r = err = None
+        while True:
+            try:
+                req = steps.throw(err) if err is not None else steps.send(r)
+            except StopIteration as e:
+                return e.value
+            r = err = None
+            try:
+                r = self._transport.request(*req)
+            except (OAuthError, OSError, MemoryError) as e:
+                err = e
+
+    def request(self, method, url, body=None, headers=None):
+        """Call an API with the bearer token. A 401 answer gets exactly one forced renewal and
+        one retry. The token is only sent to the token URL's origin and api_origins."""
+        body, h = self._api_prepare(url, body, headers)
+        for attempt in (0, 1):
+            t = self.token()
+            h["Authorization"] = "Bearer " + t.access_token
+            r = self._transport.request(method, url, body, h)
+            if not self._renew_after(r, t, attempt):
+                return r

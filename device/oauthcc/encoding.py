@@ -1,5 +1,5 @@
 # Pure encoders: HTTP Basic credentials, form bodies, base64url. No I/O.
-from ._port import a2b_base64, b64encode
+from ._port import b64encode
 
 _UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 
@@ -43,21 +43,7 @@ def basic_auth(client_id, client_secret, encode=True):
 
 
 def b64url_decode(s):
-    """Decode base64url with or without padding. Raises ValueError on bad input.
+    """Decode base64url (see jwt.b64url_decode, its home: a token fetch does not load it)."""
+    from .jwt import b64url_decode
 
-    MicroPython's a2b_base64 silently skips "-" and "_", so translate to the standard
-    alphabet first, and check the alphabet ourselves so both runtimes agree.
-    """
-    if isinstance(s, (bytes, bytearray)):
-        s = s.decode()
-    s = s.rstrip("=")
-    if len(s) % 4 == 1:
-        raise ValueError("bad base64url length")
-    for c in s:
-        if not (c.isalpha() or c.isdigit() or c == "-" or c == "_") or ord(c) > 127:
-            raise ValueError("bad base64url character")
-    s = s.replace("-", "+").replace("_", "/") + "=" * (-len(s) % 4)
-    try:
-        return a2b_base64(s)
-    except Exception:  # binascii.Error on CPython, ValueError on MicroPython
-        raise ValueError("bad base64url")
+    return b64url_decode(s)

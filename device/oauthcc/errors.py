@@ -7,6 +7,7 @@ PERMANENT = (
     "unsupported_grant_type",
     "invalid_scope",
     "ungranted_scope",
+    "invalid_target",  # RFC 8707: unknown resource indicator
     "tls_verification_failed",
 )
 

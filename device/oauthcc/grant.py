@@ -47,30 +47,10 @@ def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, 
 
 
 def retry_after(headers, now=None):
-    """Seconds from a Retry-After header (a number, or an HTTP date), or None.
+    """Seconds from a Retry-After header (a number, or an HTTP date), or None: see httpdate."""
+    from . import httpdate  # only failures need it: kept out of every successful fetch
 
-    An HTTP date is measured against the response's own Date header when there is one, so an
-    unset device clock does not matter; else against `now` (Unix seconds) when it is known.
-    """
-    v = headers.get("retry-after")
-    if not v:
-        return None
-    v = v.strip()
-    if v.isdigit():
-        try:
-            return int(v)
-        except ValueError:  # "¹" is a digit to isdigit(), not to int()
-            return None
-    from . import httpdate
-
-    when = httpdate.parse(v)
-    date = headers.get("date")
-    base = httpdate.parse(date) if date else None
-    if base is None:
-        base = now
-    if when is None or base is None:
-        return None
-    return max(0, when - base)
+    return httpdate.retry_after(headers, now)
 
 
 def _number(v):
@@ -105,8 +85,8 @@ def parse(status, headers, body, now=None):
         data = None
     if not isinstance(data, dict):
         data = None
-    ra = retry_after(headers, now)
     if (data is not None and "error" in data) or not 200 <= status < 300:
+        ra = retry_after(headers, now)
         err = data.get("error") if data else None
         desc = data.get("error_description") if data else None
         if not isinstance(err, str) or not err:

@@ -1,5 +1,5 @@
-# HTTP-date (RFC 9110: "Sun, 06 Nov 1994 08:49:37 GMT") to Unix seconds, without time.mktime,
-# whose epoch differs between ports.
+# Retry-After, and HTTP-date (RFC 9110: "Sun, 06 Nov 1994 08:49:37 GMT") to Unix seconds
+# without time.mktime, whose epoch differs between ports. Imported only after a failure.
 
 _MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec"
 
@@ -29,3 +29,28 @@ def parse(s):
         return _days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + sec
     except (ValueError, AttributeError):
         return None
+
+
+def retry_after(headers, now=None):
+    """Seconds from a Retry-After header (a number, or an HTTP date), or None.
+
+    An HTTP date is measured against the response's own Date header when there is one, so an
+    unset device clock does not matter; else against `now` (Unix seconds) when it is known.
+    """
+    v = headers.get("retry-after")
+    if not v:
+        return None
+    v = v.strip()
+    if v.isdigit():
+        try:
+            return int(v)
+        except ValueError:  # "¹" is a digit to isdigit(), not to int()
+            return None
+    when = parse(v)
+    date = headers.get("date")
+    base = parse(date) if date else None
+    if base is None:
+        base = now
+    if when is None or base is None:
+        return None
+    return max(0, when - base)

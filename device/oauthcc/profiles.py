@@ -12,13 +12,15 @@ PROFILES = {
 
 
 def from_profile(profile, client_id, client_secret, scope=None, base_url=None, *,
-                 token_path=None, auth_method_id=None, api_id=None, audience=None, **kw):
+                 token_path=None, auth_method_id=None, api_id=None, audience=None, cls=None,
+                 **kw):
     """A TokenClient with a server profile's defaults; every keyword overrides them.
 
     zaikio/heidelberg: base_url defaults to the production hub/directory, scopes join with ",".
     wicked: needs auth_method_id and api_id; id and secret go in the form body.
     generic: audience becomes the "audience" form parameter.
     custom: token_path (or a full token URL as base_url) is required.
+    cls: the client class (default TokenClient; aio.AsyncTokenClient for asyncio).
     """
     try:
         base, path, sep, auth = PROFILES[profile]
@@ -38,4 +40,4 @@ def from_profile(profile, client_id, client_secret, scope=None, base_url=None, *
         kw["params"] = params
     kw.setdefault("scope_separator", sep)
     kw.setdefault("auth", auth)
-    return TokenClient(base + (path or ""), client_id, client_secret, scope, **kw)
+    return (cls or TokenClient)(base + (path or ""), client_id, client_secret, scope, **kw)

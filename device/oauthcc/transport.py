@@ -1,7 +1,8 @@
 # The only module that touches sockets and TLS: one HTTP/1.1 request per connection.
 import socket
 
-from ._port import const, ticks_add, ticks_diff, ticks_ms
+from . import _port
+from ._port import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 from .errors import OAuthError
 
 _CHUNK = const(512)  # bytes per socket read: small, fixed
@@ -9,6 +10,7 @@ _MAX_LINE = const(2048)  # longest status or header line accepted
 _MAX_HEADERS = const(64)
 _ETIMEDOUT = const(110)
 _ECONNABORTED = const(103)
+_TIMEOUTS = (_ETIMEDOUT, 11, "timed out")  # 11: EAGAIN, what SO_RCVTIMEO gives on the unix port
 _MBEDTLS_X509_CERT_VERIFY_FAILED = const(-0x2700)
 
 
@@ -52,30 +54,85 @@ def origin(url):
     return "%s://%s:%d" % (scheme, host.lower(), port)
 
 
+def _der_length(data, i):
+    # one DER SEQUENCE at data[i:]: tag 0x30, then a short or 1-3 byte long length
+    if len(data) < i + 2 or data[i] != 0x30:
+        raise ValueError("ca: not a DER or PEM certificate")
+    n, k = data[i + 1], 0
+    if n & 0x80:
+        k = n & 0x7F
+        if not 1 <= k <= 3 or len(data) < i + 2 + k:
+            raise ValueError("ca: not a DER or PEM certificate")
+        n = int.from_bytes(data[i + 2 : i + 2 + k], "big")
+    if len(data) < i + 2 + k + n:
+        raise ValueError("ca: DER certificate is truncated")
+    return 2 + k + n
+
+
+def ca_certs(ca):
+    """The DER certificates in ca: DER bytes (one or several), PEM bytes or text (one or a
+    bundle), or the path of a file holding either. ValueError when there is none.
+
+    PEM is decoded here because some MicroPython builds take only DER.
+    """
+    if isinstance(ca, str) and ca.startswith("-----BEGIN"):
+        ca = ca.encode()  # PEM text rather than a file name
+    if isinstance(ca, str):
+        try:
+            with open(ca, "rb") as f:
+                ca = f.read()
+        except OSError as e:
+            raise ValueError("ca file %s cannot be read: %s" % (ca, e))
+    if not isinstance(ca, (bytes, bytearray)):
+        raise ValueError("ca must be DER or PEM bytes, or a file path")
+    certs = []
+    if b"-----BEGIN" in ca:
+        from ._port import a2b_base64
+
+        for block in ca.split(b"-----BEGIN CERTIFICATE-----")[1:]:
+            end = block.find(b"-----END CERTIFICATE-----")
+            if end < 0:
+                raise ValueError("ca: PEM certificate without END line")
+            try:
+                der = a2b_base64(b"".join(block[:end].split()))
+            except ValueError:
+                raise ValueError("ca: PEM certificate is not Base64")
+            _der_length(der, 0)
+            certs.append(der)
+    else:
+        i = 0
+        while i < len(ca):
+            n = _der_length(ca, i)
+            certs.append(bytes(ca[i : i + n]))
+            i += n
+    if not certs:
+        raise ValueError("ca: no certificate found (DER or PEM expected)")
+    return certs
+
+
 def _tls_context(ca, verify):
     import ssl
 
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if not verify:  # explicit opt-out, documented as unsafe
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if hasattr(ctx, "check_hostname"):
             ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
-    if isinstance(ca, str):  # a file: DER, PEM, or a PEM bundle
-        with open(ca, "rb") as f:
-            ca = f.read()
-    if ca is None and not hasattr(ssl, "create_default_context"):
-        # MicroPython has no system trust store, and its SSLContext does not verify by default
-        raise ValueError("https needs ca= (the server's root certificate, DER or PEM), "
-                         "or verify=False to skip verification (unsafe)")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED  # never rely on the default: MicroPython's is NONE
     if ca is None:
+        if not hasattr(ctx, "load_default_certs"):
+            # MicroPython has no system trust store: refuse before connecting
+            raise OAuthError("tls_verification_failed", "no CA for https: pass ca= (the "
+                             "server's root certificate as DER or PEM bytes or a file), or "
+                             "verify=False to skip verification (unsafe)", retryable=False)
         ctx.load_default_certs()
-    else:
-        if hasattr(ssl, "create_default_context") and ca[:5] == b"-----":
-            ca = ca.decode()  # CPython wants PEM as str, DER as bytes
-        ctx.load_verify_locations(cadata=ca)
+        return ctx
+    for der in ca_certs(ca):
+        try:
+            ctx.load_verify_locations(cadata=der)  # MicroPython adds each root to the chain
+        except (ValueError, OSError) as e:  # CPython's ssl.SSLError is an OSError
+            raise ValueError("ca: certificate rejected by the TLS library: %s" % (e,))
     return ctx
 
 
@@ -93,7 +150,9 @@ class _Reader:
 
     def __init__(self, sock, raw, timeout_ms, deadline):
         self._recv = getattr(sock, "recv", None) or sock.read
-        self._raw = raw
+        # CPython's TLS socket detaches the raw one (set its timeout); MicroPython's has no
+        # settimeout and reads through the raw socket (set that one's)
+        self._settimeout = getattr(sock, "settimeout", None) or raw.settimeout
         self._timeout = timeout_ms
         self._deadline = deadline
         self._buf = b""
@@ -102,8 +161,14 @@ class _Reader:
         left = ticks_diff(self._deadline, ticks_ms())
         if left <= 0:
             raise OSError(_ETIMEDOUT, "request deadline passed")
-        self._raw.settimeout(min(self._timeout, left) / 1000)
-        data = self._recv(_CHUNK)
+        self._settimeout(min(self._timeout, left) / 1000)
+        try:
+            data = self._recv(_CHUNK)
+        except OSError as e:
+            # a read timeout that the deadline had shortened is the deadline passing: say so
+            if left < self._timeout and e.args and e.args[0] in _TIMEOUTS:
+                raise OSError(_ETIMEDOUT, "request deadline passed")
+            raise
         if not data:
             return False
         self._buf += data
@@ -203,35 +268,73 @@ def read_response(r, method, max_body):
     return Response(status, headers, r.read(n))
 
 
+def _close(s):
+    try:
+        s.close()
+    except OSError:  # a TLS close_notify into a reset connection: the socket is gone anyway
+        pass
+
+
+def request_head(method, host, path, headers, body):
+    """The request line and headers as bytes, up to and including the empty line."""
+    head = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, path, host)
+    if headers:
+        for k, v in headers.items():
+            head += "%s: %s\r\n" % (k, v)
+    if body is not None:
+        head += "Content-Length: %d\r\n" % len(body)
+    return head.encode() + b"\r\n"
+
+
 class Transport:
     """HTTP/1.1 over a fresh socket per request, closed on every path.
 
-    ca: the trusted root(s) for https, as DER/PEM bytes or a file path; verify=False turns
+    ca: the trusted root(s) for https, as DER/PEM bytes or a file path (read and checked
+    here: a bad CA is a ValueError now, not a network failure later); verify=False turns
     certificate checking off (unsafe, for tests only). timeout: seconds per connect/read;
     deadline: seconds for the whole request. getaddrinfo cannot be interrupted on
-    MicroPython, so DNS time is outside both.
+    MicroPython, so DNS time is outside both. pool: an object like the socket module
+    (getaddrinfo, socket, SOCK_STREAM), injectable for tests; clock: its unix_time() tells
+    whether the wall clock is set (default: oauthcc._port).
     """
 
-    def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384):
+    def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384,
+                 pool=None, clock=None):
         self.ca = ca
         self.verify = verify
         self.timeout_ms = int(timeout * 1000)
         self.deadline_ms = int(deadline * 1000)
         self.max_body = max_body
+        self._pool = pool or socket
+        self._clock = clock or _port
+        self._ctx = _tls_context(ca, verify) if ca is not None and verify else None
 
     def request(self, method, url, body=None, headers=None, max_body=None):
+        if MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
+            import gc
+
+            gc.collect()  # so what lives through the request (socket, TLS context) lands low,
+            # not between garbage: a smaller heap suffices (make bench)
         scheme, host, port, path = split_url(url)
         if isinstance(body, str):
             body = body.encode()
-        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+        ctx = None
+        if scheme == "https":  # before connecting: a missing CA is refused without traffic
+            ctx = self._ctx = self._ctx or _tls_context(self.ca, self.verify)
+            if self.verify and self._clock.unix_time() is None:
+                # certificate dates cannot be checked: the handshake would fail and latch
+                # tls_verification_failed for good. This passes once NTP has set the clock.
+                raise OAuthError("clock_not_set", "set the wall clock (NTP) before https: "
+                                 "certificate dates are checked", retryable=True)
+        pool = self._pool
+        ai = pool.getaddrinfo(host, port, 0, pool.SOCK_STREAM)[0]
         deadline = ticks_add(ticks_ms(), self.deadline_ms)
-        raw = socket.socket(ai[0], socket.SOCK_STREAM)
+        raw = pool.socket(ai[0], pool.SOCK_STREAM)
         sock = raw
         try:
-            raw.settimeout(self.timeout_ms / 1000)
+            raw.settimeout(min(self.timeout_ms, self.deadline_ms) / 1000)
             raw.connect(ai[-1])
-            if scheme == "https":
-                ctx = _tls_context(self.ca, self.verify)
+            if ctx is not None:
                 import gc
 
                 gc.collect()  # the handshake needs the largest free blocks we can give it
@@ -239,23 +342,19 @@ class Transport:
                     sock = ctx.wrap_socket(raw, server_hostname=host)
                 except Exception as e:
                     if _is_verify_failure(e):
-                        raise OAuthError("tls_verification_failed", str(e), retryable=False)
+                        raise OAuthError("tls_verification_failed", str(e).strip(),
+                                         retryable=False)
                     raise
             # Only now, with the server verified, does anything secret leave the device.
-            head = "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (method, path, host)
-            if headers:
-                for k, v in headers.items():
-                    head += "%s: %s\r\n" % (k, v)
-            if body is not None:
-                head += "Content-Length: %d\r\n" % len(body)
+            head = request_head(method, host, path, headers, body)
             send = getattr(sock, "sendall", None) or sock.write
-            send(head.encode() + b"\r\n")
+            send(head)
             head = None
             if body:
                 send(body)
             r = _Reader(sock, raw, self.timeout_ms, deadline)
             return read_response(r, method, max_body or self.max_body)
         finally:
-            sock.close()
+            _close(sock)
             if sock is not raw:
-                raw.close()
+                _close(raw)

@@ -1,5 +1,7 @@
 # The device app's loop: Wi-Fi, clock, watchdog, sleep modes, state across deep sleep, the way
 # back to the REPL. Fakes of machine/network/ntptime/esp32 play the board; the stub the server.
+import os
+
 import app
 import fakeboard
 
@@ -7,6 +9,7 @@ from support import CLIENT_ID, CLIENT_SECRET, PER, control, raises, reset, token
 
 NEEDS_STUB = True
 SCOPE = PER + ">" + "Org/b1475f65-236c-58b8-96e1-e1778b43beb7.zaikio.machines.rw"
+NEEDS_TLS_STUB = True  # for its test CA file (STUB_CA_PEM)
 LONGEST = 0x3FFFFFFF
 
 
@@ -94,7 +97,7 @@ def test_clock_from_date_header_when_ntp_is_blocked():
     b = Board(log=lambda *a: None)
     config, secrets = app.load_json(cfg, "c"), app.load_json(sec, "s")
     shared = Shared(open_store(b))  # RTC memory on the fake board
-    a = app.App(config, app.make_client(config, secrets, shared.part("c")), b,
+    a = app.App(config, app.make_client(config, secrets, store=shared.part("c")), b,
                 shared.part("a"), secrets)
     a.wall = lambda: None  # the RTC still says 2000
     a.clock()
@@ -166,7 +169,6 @@ def test_host_without_board_hardware_runs_cycles():
 
 
 def test_every_config_example_builds_a_client():
-    import os
 
     d = "config/examples"
     secrets = app.load_json(d + "/secrets.json", "secrets")
@@ -174,6 +176,10 @@ def test_every_config_example_builds_a_client():
     assert len(names) >= 4
     for n in names:
         config = app.load_json(d + "/" + n, "configuration")
+        assert config["ca"]  # each names its CA file, which is not in the repo:
+        err = raises(app.ConfigError, app.make_client, config, secrets)
+        assert "ca file" in str(err)  # a missing CA is a clear configuration error
+        config["ca"] = os.getenv("STUB_CA_PEM")
         c = app.make_client(config, secrets)
         assert c.token_url.startswith(config["base_url"])
         assert config["wifi_ssid"] and "wifi_password" not in config  # secrets stay apart

@@ -9,7 +9,7 @@ from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.encoding import b64url_decode
 from oauthcc.grant import Token, parse, retry_after
 from oauthcc.jwt import claims
-from oauthcc.transport import _Reader, read_response
+from oauthcc.transport import _Reader, ca_certs, read_response
 from support import b64url_encode, make_jwt
 
 ROUNDS = 1500
@@ -21,6 +21,9 @@ SEEDS = [
     b'{"error":"invalid_grant","error_description":"x"}',
     b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
     b"Sun, 06 Nov 1994 08:49:37 GMT",
+    b"0\x82\x00\x050\x03\x02\x01\x050\x81\x01\x00",
+    b"-----BEGIN CERTIFICATE-----\nMAMCAQU=\n-----END CERTIFICATE-----\n"
+    b"-----BEGIN CERTIFICATE-----\nMIIABTADAgEF\n-----END CERTIFICATE-----\n",
 ]
 ALPHABET = b'{}[]":,0123456789.-+eE \r\n\t\\/abcfnrtuHTP:;=xX\x00\xff'
 
@@ -75,6 +78,14 @@ def check_token(data, status=200):
         assert isinstance(e.error, str)
 
 
+def check_ca(data):
+    try:
+        certs = ca_certs(data)
+        assert certs and all(c[0] == 0x30 for c in certs)
+    except ValueError:
+        pass
+
+
 def check_text(data):
     text = latin1(data)
     try:
@@ -100,6 +111,11 @@ def test_random_inputs_raise_only_documented_errors():
         check_http(data)
         check_token(data, (200, 400, 503)[i % 3])
         check_text(data)
+        check_ca(data)
+
+
+def test_ca_seeds_parse():
+    assert len(ca_certs(SEEDS[7])) == 2 and len(ca_certs(SEEDS[8])) == 2
 
 
 def test_deep_nesting_is_an_error_not_a_crash():

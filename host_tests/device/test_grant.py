@@ -78,6 +78,14 @@ def test_parse_rfc_error_responses():
     assert not e.retryable and not e.permanent
 
 
+def test_invalid_target_is_permanent():
+    # RFC 8707: the resource indicator is unknown or malformed (oidc-provider answers so):
+    # a configuration error that no retry can fix
+    e = raises(OAuthError, parse, 400, JSON,
+               b'{"error":"invalid_target","error_description":"resource indicator is missing"}')
+    assert e.permanent and not e.retryable
+
+
 def test_parse_status_without_json_body():
     e = raises(OAuthError, parse, 404, {}, b"<html>not found</html>")
     assert e.error == "http_404" and not e.retryable

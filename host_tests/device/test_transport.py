@@ -95,3 +95,68 @@ def test_split_url_and_origin():
     assert origin("http://h/") != origin("https://h/")
     for bad in ("ftp://h/", "hub.zaikio.com/x", "http:///x", "http://u:p@h/"):
         raises(ValueError, split_url, bad)
+
+
+class FakePool:
+    """A socket module whose sockets answer with canned bytes (or fail), counting close()."""
+
+    SOCK_STREAM = 1
+
+    def __init__(self, data=b"", fail=None, close_fails=False):
+        self.data, self.fail, self.close_fails = data, fail, close_fails
+        self.sockets = []
+
+    def getaddrinfo(self, host, port, family=0, kind=0):
+        return [(2, 1, 6, "", (host, port))]
+
+    def socket(self, family, kind):
+        s = PoolSocket(self)
+        self.sockets.append(s)
+        return s
+
+
+class PoolSocket(FakeSocket):
+    def __init__(self, pool):
+        super().__init__(pool.data)
+        self.pool = pool
+        self.sent = b""
+        self.closes = 0
+
+    def connect(self, addr):
+        if self.pool.fail == "connect":
+            raise OSError(111, "refused")
+
+    def sendall(self, data):
+        if self.pool.fail == "send":
+            raise OSError(104, "reset")
+        self.sent += data
+
+    def recv(self, n):
+        if self.pool.fail == "recv":
+            raise OSError(110, "timed out")
+        return super().recv(n)
+
+    def close(self):
+        self.closes += 1
+        if self.pool.close_fails:
+            raise OSError(104, "reset")
+
+
+def test_socket_closed_on_every_path():
+    from oauthcc.transport import Transport
+
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    cases = [(FakePool(ok), None), (FakePool(ok, close_fails=True), None),
+             (FakePool(b"SSH-2.0\r\n\r\n"), OAuthError),  # requests' leak: a bad status line
+             (FakePool(b"HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n"), OAuthError),
+             (FakePool(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab"), OSError),
+             (FakePool(ok, "connect"), OSError), (FakePool(ok, "send"), OSError),
+             (FakePool(ok, "recv"), OSError)]
+    for pool, exc in cases:
+        t = Transport(pool=pool, max_body=100)
+        if exc is None:
+            assert t.request("POST", "http://h/t", "a=1").body == b"ok"  # a failing close
+            assert pool.sockets[0].sent.endswith(b"\r\n\r\na=1")  # does not lose the answer
+        else:
+            raises(exc, t.request, "GET", "http://h/")
+        assert [s.closes for s in pool.sockets] == [1], (exc, pool.fail)

@@ -1,0 +1,176 @@
+// Starts one real OAuth 2.0 server on 127.0.0.1 for the conformance tests, with a tiny
+// protected resource beside it that checks bearer tokens against that server's JWKS.
+// usage: node launch.mjs oidc_provider|oauth2_mock
+// Prints one JSON line when ready: the URLs and the registered clients. Exits with its parent.
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+
+// Secrets with every character that Basic encoding can get wrong (RFC 6749 2.3.1), one
+// printable ASCII only (RFC 6749 appendix A: VSCHAR), one with non-ASCII as well.
+const SPECIAL = 'p:a+s/s%w&o=r d';
+const UTF8 = 'p:a+s/s%w&o=r d-\u00e9\u20ac';
+const SCOPES = ['read', 'write'];
+const API = 'https://api.example.test/';  // the resource indicator / audience
+const CLIENTS = [
+  { id: 'conf-basic', secret: 's3cret-basic', auth: 'basic' },
+  { id: 'conf-post', secret: 's3cret-post', auth: 'post' },
+  { id: 'conf-special-basic', secret: SPECIAL, auth: 'basic' },
+  { id: 'conf-special-post', secret: SPECIAL, auth: 'post' },
+  { id: 'conf-utf8-basic', secret: UTF8, auth: 'basic' },
+  { id: 'conf-utf8-post', secret: UTF8, auth: 'post' },
+];
+
+function version(pkg) {
+  const url = new URL(`./node_modules/${pkg}/package.json`, import.meta.url);
+  return JSON.parse(readFileSync(url, 'utf8')).version;
+}
+
+function listen(server) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
+  });
+}
+
+function send(res, status, obj, headers = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(obj));
+}
+
+// GET <api>/whoami: 200 with the verified claims, or 401 with WWW-Authenticate (RFC 6750).
+function resourceHandler(jwksUrl, issuer, audience) {
+  const jwks = createRemoteJWKSet(new URL(jwksUrl));
+  return async (req, res) => {
+    const m = /^Bearer ([^ ]+)$/.exec(req.headers.authorization || '');
+    if (!m) return send(res, 401, { error: 'invalid_request' }, { 'www-authenticate': 'Bearer' });
+    try {
+      const { payload } = await jwtVerify(m[1], jwks, { issuer, audience });
+      return send(res, 200, { ok: true, claims: payload });
+    } catch (e) {
+      return send(res, 401, { error: 'invalid_token', error_description: e.code || e.message },
+        { 'www-authenticate': 'Bearer error="invalid_token"' });
+    }
+  };
+}
+
+// GET <api>/whoami for opaque tokens: asks the server's introspection endpoint (RFC 7662).
+function introspectingHandler(introspectionUrl, id, secret) {
+  const auth = `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  return async (req, res) => {
+    const m = /^Bearer ([^ ]+)$/.exec(req.headers.authorization || '');
+    if (!m) return send(res, 401, { error: 'invalid_request' }, { 'www-authenticate': 'Bearer' });
+    const r = await fetch(introspectionUrl, { method: 'POST', body: new URLSearchParams({ token: m[1] }),
+      headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' } });
+    const answer = await r.json();
+    if (r.status !== 200 || !answer.active) {
+      return send(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+    }
+    return send(res, 200, { ok: true, claims: answer });
+  };
+}
+
+async function oidcProvider() {
+  const { default: Provider, errors } = await import('oidc-provider');
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await exportJWK(privateKey)), kid: 'conf', alg: 'RS256', use: 'sig' };
+  const server = createServer();
+  const port = await listen(server);
+  const issuer = `http://127.0.0.1:${port}`;
+  const resourceServer = { client_id: 'conf-api', client_secret: 'api-s3cret', grant_types: [],
+    response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
+  const provider = new Provider(issuer, {
+    clients: [resourceServer, ...CLIENTS.map((c) => ({
+      client_id: c.id,
+      client_secret: c.secret,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      scope: SCOPES.join(' '),
+      token_endpoint_auth_method: c.auth === 'basic' ? 'client_secret_basic' : 'client_secret_post',
+    }))],
+    jwks: { keys: [jwk] },
+    scopes: [...SCOPES, 'admin'],  // admin exists but no client may have it
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // a JWT access token for our API; without a resource the token is opaque
+        getResourceServerInfo(ctx, resource) {
+          if (resource !== API) throw new errors.InvalidTarget();
+          return { scope: SCOPES.join(' '), audience: API, accessTokenTTL: 300,
+            accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+        },
+      },
+    },
+  });
+  const api = resourceHandler(`${issuer}/jwks`, issuer, API);
+  const opaqueApi = introspectingHandler(`${issuer}/token/introspection`, resourceServer.client_id,
+    resourceServer.client_secret);
+  const koa = provider.callback();
+  server.on('request', (req, res) => {
+    if (req.url.startsWith('/api/')) return api(req, res);
+    if (req.url.startsWith('/opaque-api/')) return opaqueApi(req, res);
+    return koa(req, res);
+  });
+  return { server: 'oidc-provider', version: version('oidc-provider'), issuer,
+    token_url: `${issuer}/token`, api_url: `${issuer}/api/whoami`,
+    opaque_api_url: `${issuer}/opaque-api/whoami`, resource: API };
+}
+
+async function oauth2Mock() {
+  const { OAuth2Server } = await import('oauth2-mock-server');
+  const { default: basicAuth } = await import('basic-auth');
+  const server = new OAuth2Server();
+  await server.issuer.keys.generate('RS256');
+  await server.start(0, '127.0.0.1');
+  // it names itself http://localhost:<port>; we listen on 127.0.0.1 only, so say that
+  server.issuer.url = `http://127.0.0.1:${server.address().port}`;
+  const issuer = server.issuer.url;
+  // oauth2-mock-server issues a token to anyone: this hook is our glue that refuses unknown
+  // clients and scopes. It reads Basic credentials with `basic-auth`, the package the mock
+  // itself uses, which does not form-urldecode them.
+  server.service.on('beforeResponse', (response, req) => {
+    const basic = basicAuth(req);
+    const body = req.body || {};
+    const id = basic ? basic.name : body.client_id;
+    const secret = basic ? basic.pass : body.client_secret;
+    const client = CLIENTS.find((c) => c.id === id);
+    if (!client || client.secret !== secret) {
+      response.statusCode = 401;
+      response.body = { error: 'invalid_client', error_description: 'client authentication failed' };
+      return;
+    }
+    const unknown = (body.scope || '').split(' ').filter((s) => s && !SCOPES.includes(s));
+    if (unknown.length) {
+      response.statusCode = 400;
+      response.body = { error: 'invalid_scope', error_description: `unknown scope ${unknown[0]}` };
+    }
+  });
+  const apiServer = createServer(resourceHandler(`${issuer}/jwks`, issuer, API));
+  const apiPort = await listen(apiServer);
+  return { server: 'oauth2-mock-server', version: version('oauth2-mock-server'), issuer,
+    token_url: `${issuer}/token`, api_url: `http://127.0.0.1:${apiPort}/api/whoami`,
+    resource: API };
+}
+
+if (Number(process.versions.node.split('.')[0]) < 20) {
+  console.error(`Node.js 20.19 or later is needed (oidc-provider 9, jose 6); this is ${process.version}`);
+  process.exit(1);
+}
+const starters = { oidc_provider: oidcProvider, oauth2_mock: oauth2Mock };
+const name = process.argv[2];
+if (!starters[name]) {
+  console.error(`usage: node launch.mjs ${Object.keys(starters).join('|')}`);
+  process.exit(2);
+}
+// the parent holds our stdin: when it goes away, so do we (no orphan servers)
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
+const info = await starters[name]();
+info.clients = CLIENTS;
+info.scopes = SCOPES;
+process.stdout.write(`${JSON.stringify({ ready: name, ...info })}\n`);

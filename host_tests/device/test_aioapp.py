@@ -1,0 +1,68 @@
+# The device app in asyncio mode, on both runtimes: another task keeps running while the
+# token is fetched from a slow server, and config "asyncio": true selects this mode.
+import asyncio
+import json
+import os
+
+import aioapp
+import app
+
+from support import CLIENT_ID, CLIENT_SECRET, PER, faults, log, reset, token_requests, url
+
+NEEDS_STUB = True
+SECRETS = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+
+
+def config(**kw):
+    c = {"profile": "zaikio", "base_url": url(), "interval": 0.05, "cycles": 2,
+         "scope": [PER + ">Org/b1475f65-236c-58b8-96e1-e1778b43beb7.zaikio.machines.rw"],
+         "api_url": url("/api/v1/resource")}
+    c.update(kw)
+    return c
+
+
+def test_aioapp_second_task_runs_while_the_token_is_fetched():
+    ticks = []
+
+    async def ticker():  # the application's own task: a sensor, MQTT, a web server...
+        while True:
+            ticks.append(1)
+            await asyncio.sleep(0.02)
+
+    reset(profile="zaikio", person_roles=["owner"])
+    faults({"kind": "slow", "seconds": 0.6, "path": "/oauth/access_token"})
+    a = asyncio.run(aioapp.run(config(), SECRETS, ticker()))
+    assert a.roles == ["owner"] and a.last_error is None
+    # the ticker ticked through the 0.6 s token fetch (a blocking fetch would hold it)
+    assert len(ticks) >= 15, len(ticks)
+    assert [e["path"] for e in log()] == ["/oauth/access_token", "/api/v1/roles",
+                                          "/api/v1/resource", "/api/v1/resource"]
+
+
+def test_aioapp_failures_are_reported_and_backed_off():
+    reset(profile="zaikio")
+    faults({"kind": "close"})
+    a = asyncio.run(aioapp.run(config(cycles=1), SECRETS))
+    assert isinstance(a.last_error, OSError) and a.client.next_attempt_in_ms() > 0
+    reset(profile="zaikio")
+    a = asyncio.run(aioapp.run(config(cycles=1, scope="Org/x.nope.r"), SECRETS))
+    assert a.last_error.error == "ungranted_scope" and a.client.next_attempt_in_ms() is None
+
+
+def test_app_main_dispatches_to_asyncio_mode():
+    d = "/tmp/oauthcc-test-aioapp"
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass  # left from an earlier run
+    with open(d + "/config.json", "w") as f:
+        json.dump(config(asyncio=True, cycles=1), f)
+    with open(d + "/secrets.json", "w") as f:
+        json.dump(SECRETS, f)
+    reset(profile="zaikio")
+    a = app.main(d + "/config.json", d + "/secrets.json")
+    assert isinstance(a, aioapp.AsyncApp) and a.last_error is None
+    assert len(token_requests()) == 1
+    for name in ("config.json", "secrets.json"):
+        os.remove(d + "/" + name)
+    os.rmdir(d)
