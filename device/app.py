@@ -274,14 +274,12 @@ def _main(config_path, secrets_path, board):
     window = config.get("repl_window", 1 if board.woke_from_deepsleep() else 3)
     if board.hold_loop(config.get("repl_flag", "noloop"), config.get("repl_pin"), window):
         return None
-    board.arm(int(config.get("watchdog", 120) * 1000))
     while True:
         try:
             config = load_json(config_path, "configuration")
-            if config.get("asyncio"):  # the same app on asyncio: aioapp.py (no board layer)
-                import aioapp
+            if config.get("asyncio"):  # the same app on asyncio: aioapp.py (no board layer
+                import aioapp  # yet, so no watchdog is armed: aioapp would not feed it)
 
-                board.disarm()  # aioapp does not feed the watchdog yet
                 return aioapp.main(config_path, secrets_path)
             secrets = load_json(secrets_path, "secrets")
             shared = Shared(open_store(board, config.get("state_file")))
@@ -290,6 +288,7 @@ def _main(config_path, secrets_path, board):
         except ConfigError as e:
             say(e, "- retrying in %d s" % _IDLE_S)
             board.wait(_IDLE_S)
+    board.arm(int(config.get("watchdog", 120) * 1000))
     app = App(config, client, board, shared.part("a"), secrets)
     run(app, board, config.get("cycles", 0))
     return app

@@ -208,3 +208,11 @@ def test_no_ntp_after_a_deep_sleep_wake_when_the_last_sync_is_recent():
     machine.cause = machine.DEEPSLEEP_RESET
     run("ntpwake", sleep="deep", cycles=0, interval=300)
     assert ntptime.calls == 1  # the RTC kept time through deep sleep
+
+
+def test_asyncio_mode_arms_no_watchdog_it_would_not_feed():
+    machine = fakeboard.use()[0]
+    reset(profile="zaikio")
+    a, _ = run("aio", asyncio=True, cycles=1)
+    assert a.roles == ["owner", "admin"]
+    assert [e for e in machine.events if e[0] == "wdt"] == []
