@@ -32,9 +32,9 @@ def forget():
 
 def workdir(name):
     """An empty folder under build/ for one test and runtime (no tempfile on MicroPython)."""
-    path = "build"
-    for part in ("tests", sys.implementation.name, name):
-        path += "/" + part
+    path = ""
+    for part in ("build", "tests", sys.implementation.name, name):
+        path += ("/" if path else "") + part
         try:
             os.mkdir(path)
         except OSError:
