@@ -46,7 +46,7 @@ def _h(p):
     return binascii.hexlify(d.digest()).decode()
 def _ls(p):
     try:
-        return os.listdir(p)
+        return os.listdir(p) if p else os.listdir()  # the root: cwd, "/" on a board
     except OSError:
         return None
 print("DEPLOY-STATE " + json.dumps({"hash": {p: _h(p) for p in %s}, "lib": _ls("lib/oauthcc"),
