@@ -129,17 +129,29 @@ class App:
         else:
             self._ntp_due = ticks_add(now, _NTP_RETRY_MS)
             if self.wall() is None:
-                say("clock not set: NTP failed, waiting for an HTTPS Date header")
+                self.clock_from_server()
 
-    def date_from(self, response):
-        """Fallback clock: where UDP (NTP) is blocked, an HTTPS answer's Date header."""
-        if self.board is None or self.wall() is not None:
-            return
+    def clock_from_server(self):
+        """Where UDP (NTP) is blocked: the Date header of the token server's origin.
+
+        Asked with HEAD and no credentials. Over https the certificate cannot be verified yet
+        (its dates need the clock; the library refuses with clock_not_set), so nothing secret
+        is sent: the time is as trustworthy as NTP's, which is not authenticated either.
+        """
         from oauthcc import httpdate
+        from oauthcc.transport import Transport, origin
 
-        t = httpdate.parse(response.headers.get("date", ""))
+        url = origin(self.client.token_url) + "/"
+        try:
+            r = Transport(verify=False, timeout=5, deadline=10).request("HEAD", url)
+        except (OAuthError, OSError) as e:
+            say("clock not set: NTP failed, and no Date from %s: %s" % (url, e))
+            return
+        t = httpdate.parse(r.headers.get("date", ""))
         if t is not None and self.board.set_clock(t):
-            say("clock set from the Date header of", self.config.get("api_url") or "the server")
+            say("clock set from the Date header of", url)
+        else:
+            say("clock not set: NTP failed, and %s sent no usable Date" % url)
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -160,7 +172,6 @@ class App:
             if url:
                 method = self.config.get("api_method", "GET")
                 r = c.request(method, url)
-                self.date_from(r)
                 say("%s %s -> %d (%d bytes)" % (method, url, r.status, len(r.body)))
             self.last_error = None
             self.failures = 0
@@ -189,7 +200,6 @@ class App:
         # the role order is fetched with every new token (and at every boot), so a reordered
         # list never shifts the bits under a running device
         r = self.client.request("GET", self.roles_url)
-        self.date_from(r)
         try:
             order = r.json() if r.status == 200 else None
         except ValueError:

@@ -331,6 +331,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.dispatch()
 
+    def do_HEAD(self):  # e.g. a device reading the Date header to set its clock
+        self.dispatch()
+
     def do_PUT(self):
         self.dispatch()
 
@@ -433,6 +436,8 @@ class Handler(BaseHTTPRequestHandler):
             headers["Content-Length"] = str(len(body))
         for k, v in headers.items():
             head += "%s: %s\r\n" % (k, v)
+        if self.command == "HEAD":
+            body = b""
         data = head.encode("latin-1") + b"\r\n" + body
         if kind == "truncate":
             keep = fault.get("keep", 5)

@@ -101,7 +101,9 @@ class AsyncTransport:
     the event loop on MicroPython: DNS time is outside both.
     """
 
-    def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384):
+    def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384,
+                 clock=None):
+        self.clock = clock  # not consulted yet: see transport.Transport
         self.ca = ca
         self.verify = verify
         self.timeout_ms = int(timeout * 1000)

@@ -49,8 +49,10 @@ class ClientCore:
         self.backoff_base_ms = int(backoff_base * 1000)
         self.backoff_cap_ms = int(backoff_cap * 1000)
         self._origins = [origin(token_url)] + [origin(u) for u in api_origins]
-        self._transport = transport or self._Transport(ca, verify, timeout, deadline)
         self._clock = clock or _port
+        # the transport asks the same clock whether certificate dates can be checked
+        self._transport = transport or self._Transport(ca, verify, timeout, deadline,
+                                                       clock=self._clock)
         self._store = store
         self._log = log
         self._rand = rand or _random

@@ -86,24 +86,53 @@ def test_wifi_failure_backs_off_without_touching_the_server():
     assert token_requests() == [] and a.memory.load()["error"] == "wifi: no connection"
 
 
-def test_clock_from_date_header_when_ntp_is_blocked():
+class _BoardClock:
+    """The library's clock on a board whose RTC starts in 2000: unix_time() is None until the
+    (fake) RTC has been set, as oauthcc._port.unix_time() is on an ESP32 before NTP."""
+
+    def __init__(self, machine):
+        from oauthcc import _port
+
+        self.machine = machine
+        self.ticks_ms, self.ticks_diff, self.ticks_add = (
+            _port.ticks_ms, _port.ticks_diff, _port.ticks_add)
+        self._real = _port.unix_time
+
+    def unix_time(self):
+        return None if self.machine.rtc_datetime is None else self._real()
+
+
+def test_clock_from_the_servers_date_header_when_ntp_is_blocked():
+    # Over https nothing can be verified before the clock is set (certificate dates), so the
+    # app asks the token server's Date with no credentials, then verifies everything after.
     machine, _, ntptime, _ = fakeboard.use()
     ntptime.clear(failures=-1)
     reset(profile="zaikio")
-    cfg, sec = files("clock", cycles=1, ntp_timeout=0.2)
+    tls = os.getenv("STUB_TLS_URL")
+    cfg, sec = files("clock", cycles=1, ntp_timeout=0.2, base_url=tls,
+                     api_url=tls + "/api/v1/resource", ca=os.getenv("STUB_CA_DER"))
     from board import Board
-    from state import Shared, open_store
+
+    import oauthcc
 
     b = Board(log=lambda *a: None)
     config, secrets = app.load_json(cfg, "c"), app.load_json(sec, "s")
-    shared = Shared(open_store(b))  # RTC memory on the fake board
-    a = app.App(config, app.make_client(config, secrets, store=shared.part("c")), b,
-                shared.part("a"), secrets)
-    a.wall = lambda: None  # the RTC still says 2000
+    clock = _BoardClock(machine)
+    client = oauthcc.from_profile("zaikio", CLIENT_ID, CLIENT_SECRET, [SCOPE], tls,
+                                  ca=config["ca"], api_origins=[config["api_url"]], clock=clock)
+    a = app.App(config, client, b, None, secrets)
+    a.wall = clock.unix_time
+    e = raises(oauthcc.OAuthError, client.token)
+    assert e.error == "clock_not_set" and e.retryable  # refused before connecting
     a.clock()
-    assert ntptime.calls >= 1 and machine.rtc_datetime is None
-    a.cycle()
-    assert machine.rtc_datetime[0] >= 2025  # set from the stub's Date header
+    assert ntptime.calls >= 1
+    assert machine.rtc_datetime is not None and machine.rtc_datetime[0] >= 2025
+    probes = control("/_stub/log")
+    assert [(p["method"], p["path"]) for p in probes] == [("HEAD", "/")]
+    assert "authorization" not in probes[0]["headers"]  # nothing secret before verification
+    client.reset()  # the app's next cycle would wait out the backoff instead
+    assert a.cycle() == config["interval"]
+    assert [r["form"]["grant_type"] for r in token_requests()] == ["client_credentials"]
     calls = ntptime.calls
     a.clock()
     assert ntptime.calls == calls  # NTP is retried later, not on every cycle
