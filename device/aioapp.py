@@ -7,45 +7,21 @@ import app
 from oauthcc import OAuthError
 from oauthcc.aio import AsyncTokenClient
 
-_IDLE_S = 60  # as app.py: a broken configuration is reported once a minute
-
 
 class AsyncApp(app.App):
     async def cycle(self):
-        """App.cycle, awaiting the network. Returns seconds to sleep before the next round."""
+        """App.cycle with the network awaited: the same decisions, from app.App."""
         c = self.client
         try:
             t = await c.token()
-            if t is not self._token:
-                self._token = t
-                app.say("token: scope=%s lifetime=%ss refresh_token=%s" % (
-                    t.scope, t.expires_in, "yes" if t.refresh_token else "no"))
-                await self.report_roles(t)
-            url = self.config.get("api_url")
-            if url:
-                method = self.config.get("api_method", "GET")
-                r = await c.request(method, url)
-                app.say("%s %s -> %d (%d bytes)" % (method, url, r.status, len(r.body)))
-            self.last_error = None
-            return self.config.get("interval", 60)
+            if self.roles_due(t):
+                self.roles_from(t, await c.request("GET", self.roles_url))
+            call = self.api_call()
+            if call:
+                self.api_done(call, await c.request(*call))
+            return self.succeeded()
         except (OAuthError, OSError) as e:
-            self.last_error = e
-            wait = c.next_attempt_in_ms()
-            if wait is None:
-                app.say("permanent error, fix the configuration:", e)
-                return _IDLE_S
-            app.say("failed:", e)
-            return max(wait / 1000, 1)
-
-    async def report_roles(self, t):
-        if not self.roles_url:
-            return
-        from oauthcc.roles import active_roles
-
-        r = await self.client.request("GET", self.roles_url)
-        order = r.json() if r.status == 200 else []
-        self.roles = active_roles(t, order if isinstance(order, list) else [])
-        app.say("roles:", ", ".join(self.roles) if self.roles else "(none)")
+            return self.failed(e)
 
 
 async def run(config, secrets, *tasks):
@@ -77,8 +53,8 @@ async def _main(config_path, secrets_path, tasks):
                 config = app.load_json(config_path, "configuration")
                 return await run(config, app.load_json(secrets_path, "secrets"))
             except app.ConfigError as e:
-                app.say(e, "- retrying in %d s" % _IDLE_S)
-                await asyncio.sleep(_IDLE_S)
+                app.say(e, "- retrying in %d s" % app._IDLE_S)
+                await asyncio.sleep(app._IDLE_S)
     finally:
         for t in others:
             t.cancel()

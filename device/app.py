@@ -158,58 +158,76 @@ class App:
     def cycle(self):
         """One round: ensure a token, read roles on every new token, call the API.
 
-        Returns seconds to sleep before the next round.
+        Returns seconds to sleep before the next round. aioapp.AsyncApp.cycle is the same
+        sequence with the network calls awaited: the decisions below serve both.
         """
         c = self.client
         try:
             t = c.token()
-            if t is not self._token:
-                say("token: scope=%s lifetime=%ss refresh_token=%s" % (
-                    t.scope, t.expires_in, "yes" if t.refresh_token else "no"))
-                if self.report_roles(t):
-                    self._token = t  # else the roles are fetched again next cycle
-            url = self.config.get("api_url")
-            if url:
-                method = self.config.get("api_method", "GET")
-                r = c.request(method, url)
-                say("%s %s -> %d (%d bytes)" % (method, url, r.status, len(r.body)))
-            self.last_error = None
-            self.failures = 0
-            self.remember(None)
-            return self.config.get("interval", 60)
+            if self.roles_due(t):
+                self.roles_from(t, c.request("GET", self.roles_url))
+            call = self.api_call()
+            if call:
+                self.api_done(call, c.request(*call))
+            return self.succeeded()
         except (OAuthError, OSError) as e:
-            self.last_error = e
-            self.failures += 1
-            self.remember(str(e))
-            wait = c.next_attempt_in_ms()
-            if wait is None:
-                say("permanent error, fix the configuration:", e)
-                return _IDLE_S
-            say("failed:", e)
-            # the library's backoff covers the token; an API or roles call that fails with a
-            # good token gets the app's own: 5 s, 10 s, ... up to the interval
-            own = min(5 << min(self.failures - 1, 10), max(self.config.get("interval", 60), 5))
-            return max(wait / 1000, own)
+            return self.failed(e)
 
-    def report_roles(self, t):
-        """Report the token's active roles; False when the role order could not be had."""
-        if not self.roles_url:
+    def roles_due(self, t):
+        """True when the role order must be fetched: with every new token (and at every boot),
+        so a reordered list never shifts the bits under a running device."""
+        if t is self._token:
+            return False
+        say("token: scope=%s lifetime=%ss refresh_token=%s" % (
+            t.scope, t.expires_in, "yes" if t.refresh_token else "no"))
+        if self.roles_url:
             return True
+        self._token = t
+        return False
+
+    def roles_from(self, t, r):
+        """Report the token's active roles from the role order answer r (GET roles_url)."""
         from oauthcc.roles import active_roles
 
-        # the role order is fetched with every new token (and at every boot), so a reordered
-        # list never shifts the bits under a running device
-        r = self.client.request("GET", self.roles_url)
         try:
             order = r.json() if r.status == 200 else None
         except ValueError:
             order = None
-        if not isinstance(order, list):
+        if not isinstance(order, list):  # the token is not taken: roles are fetched again
             say("roles: GET %s -> %d, trying again next cycle" % (self.roles_url, r.status))
-            return False
+            return
         self.roles = active_roles(t, order)
         say("roles:", ", ".join(self.roles) if self.roles else "(none)")
-        return True
+        self._token = t
+
+    def api_call(self):
+        """(method, url) of the configured API call, or None."""
+        url = self.config.get("api_url")
+        return (self.config.get("api_method", "GET"), url) if url else None
+
+    def api_done(self, call, r):
+        say("%s %s -> %d (%d bytes)" % (call[0], call[1], r.status, len(r.body)))
+
+    def succeeded(self):
+        self.last_error = None
+        self.failures = 0
+        self.remember(None)
+        return self.config.get("interval", 60)
+
+    def failed(self, e):
+        """Seconds to wait after a failed round: the library's backoff, or the app's own."""
+        self.last_error = e
+        self.failures += 1
+        self.remember(str(e))
+        wait = self.client.next_attempt_in_ms()
+        if wait is None:
+            say("permanent error, fix the configuration:", e)
+            return _IDLE_S
+        say("failed:", e)
+        # the library's backoff covers the token; an API or roles call that fails with a
+        # good token gets the app's own: 5 s, 10 s, ... up to the interval
+        own = min(5 << min(self.failures - 1, 10), max(self.config.get("interval", 60), 5))
+        return max(wait / 1000, own)
 
     def remember(self, error):
         """Keep the last error (short, no secrets: OAuthError text holds none) across sleep."""

@@ -66,3 +66,19 @@ def test_app_main_dispatches_to_asyncio_mode():
     for name in ("config.json", "secrets.json"):
         os.remove(d + "/" + name)
     os.rmdir(d)
+
+
+def test_aioapp_shares_the_apps_decisions():
+    # a failed role order is fetched again with the same token; an API failure with a good
+    # token waits the app's own backoff (5 s), not the library's (0: the token is fine)
+    reset(profile="zaikio", person_roles=["owner"])
+    faults({"kind": "status", "status": 503, "path": "/api/v1/roles"},
+           {"kind": "status", "status": 500, "path": "/api/v1/resource"})
+    a = aioapp.AsyncApp(config(interval=60), app.make_client(config(), SECRETS,
+                                                             aioapp.AsyncTokenClient))
+    assert asyncio.run(a.cycle()) == 60  # the API answered 500: a status, not a failure
+    assert a.roles is None
+    assert asyncio.run(a.cycle()) == 60
+    assert a.roles == ["owner"] and len(token_requests()) == 1
+    faults({"kind": "close", "path": "/api/v1/resource"})
+    assert asyncio.run(a.cycle()) == 5 and isinstance(a.last_error, OSError)
