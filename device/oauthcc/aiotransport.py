@@ -4,7 +4,7 @@ import asyncio
 
 from ._port import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 from .errors import OAuthError
-from .transport import _is_verify_failure, _tls_context, read_response, request_head, split_url
+from .transport import read_response, request_head, split_url
 
 _READ = const(1024)  # bytes per read: each read re-tries the parse, so not too small
 _HEAD = const(8192)  # raw allowance beyond max_body for status line, headers, chunk framing
@@ -103,9 +103,12 @@ class AsyncTransport:
 
     def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384,
                  clock=None):
-        self.clock = clock  # not consulted yet: see transport.Transport
+        from . import _port
+
         self.ca = ca
         self.verify = verify
+        self._ctx = None  # built at the first https request, then kept (tls.for_request)
+        self._clock = clock or _port
         self.timeout_ms = int(timeout * 1000)
         self.deadline_ms = int(deadline * 1000)
         self.max_body = max_body
@@ -129,9 +132,11 @@ class AsyncTransport:
         scheme, host, port, path = split_url(url)
         if isinstance(body, str):
             body = body.encode()
-        ctx = None
-        if scheme == "https":
-            ctx = _tls_context(self.ca, self.verify)
+        ctx = tls = None
+        if scheme == "https":  # before connecting: no CA or no wall clock, no traffic
+            from . import tls
+
+            ctx = tls.for_request(self)
             import gc
 
             gc.collect()  # the handshake needs the largest free blocks we can give it
@@ -146,9 +151,7 @@ class AsyncTransport:
                     w.write(body)
                 await self._within(w.drain(), deadline)
             except Exception as e:
-                if ctx is not None and _is_verify_failure(e):
-                    raise OAuthError("tls_verification_failed", str(e), retryable=False)
-                raise
+                raise (tls and tls.verify_failed(e)) or e
             return await self._answer(r, method, max_body, deadline)
         finally:
             if w is not None:

@@ -9,7 +9,8 @@ from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.encoding import b64url_decode
 from oauthcc.grant import Token, parse, retry_after
 from oauthcc.jwt import claims
-from oauthcc.transport import _Reader, ca_certs, read_response
+from oauthcc.tls import ca_certs
+from oauthcc.transport import _Reader, read_response
 from support import b64url_encode, make_jwt
 
 ROUNDS = 1500
