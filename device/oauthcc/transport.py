@@ -10,7 +10,7 @@ _MAX_LINE = const(2048)  # longest status or header line accepted
 _MAX_HEADERS = const(64)
 _ETIMEDOUT = const(110)
 _ECONNABORTED = const(103)
-_TIMEOUTS = (_ETIMEDOUT, 11, "timed out")  # 11: EAGAIN, what SO_RCVTIMEO gives on the unix port
+_TIMEOUTS = (_ETIMEDOUT, 11)  # 11: EAGAIN, what SO_RCVTIMEO gives on the unix port
 
 
 class Response:
@@ -53,6 +53,21 @@ def origin(url):
     return "%s://%s:%d" % (scheme, host.lower(), port)
 
 
+def _within(settimeout, timeout, deadline, fn, arg):
+    # fn(arg) under the per-read timeout, shortened to what is left of the deadline
+    left = ticks_diff(deadline, ticks_ms())
+    if left <= 0:
+        raise OSError(_ETIMEDOUT, "request deadline passed")
+    settimeout(min(timeout, left) / 1000)
+    try:
+        return fn(arg)
+    except OSError as e:
+        # a timeout that the deadline had shortened is the deadline passing: say so
+        if left < timeout and (e.args and e.args[0] in _TIMEOUTS or "timed out" in str(e)):
+            raise OSError(_ETIMEDOUT, "request deadline passed")
+        raise
+
+
 class _Reader:
     """Buffered reads from a socket under a per-read timeout and one total deadline."""
 
@@ -66,17 +81,7 @@ class _Reader:
         self._buf = b""
 
     def _fill(self):
-        left = ticks_diff(self._deadline, ticks_ms())
-        if left <= 0:
-            raise OSError(_ETIMEDOUT, "request deadline passed")
-        self._settimeout(min(self._timeout, left) / 1000)
-        try:
-            data = self._recv(_CHUNK)
-        except OSError as e:
-            # a read timeout that the deadline had shortened is the deadline passing: say so
-            if left < self._timeout and e.args and e.args[0] in _TIMEOUTS:
-                raise OSError(_ETIMEDOUT, "request deadline passed")
-            raise
+        data = _within(self._settimeout, self._timeout, self._deadline, self._recv, _CHUNK)
         if not data:
             return False
         self._buf += data
@@ -176,6 +181,10 @@ def read_response(r, method, max_body):
     return Response(status, headers, r.read(n))
 
 
+def _handshake(a):
+    return a[0].wrap_socket(a[1], server_hostname=a[2])
+
+
 def _close(s):
     try:
         s.close()
@@ -251,7 +260,9 @@ class Transport:
 
                 gc.collect()  # the handshake needs the largest free blocks we can give it
                 try:
-                    sock = ctx.wrap_socket(raw, server_hostname=host)
+                    # the handshake's reads: bounded by the deadline too, not only the timeout
+                    sock = _within(raw.settimeout, self.timeout_ms, deadline, _handshake,
+                                   (ctx, raw, host))
                 except Exception as e:
                     raise tls.verify_failed(e) or e
             # Only now, with the server verified, does anything secret leave the device.
