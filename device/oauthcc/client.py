@@ -65,7 +65,9 @@ class ClientCore:
         self.latched = None  # the permanent OAuthError that stops all attempts
         self.last_error = None
         if store is not None:
-            self._restore()
+            from .store import restore
+
+            restore(self)
 
     def __repr__(self):  # no secret, no token
         return "<%s %s client_id=%r>" % (type(self).__name__, self.token_url, self.client_id)
@@ -210,58 +212,13 @@ class ClientCore:
             self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
         self._save()
 
-    # -- persistence (optional) --------------------------------------------------------------
-
-    def _key(self):
-        # which configuration a saved state belongs to; a new secret or scope starts afresh
-        import hashlib
-
-        from ._port import b64encode
-
-        h = hashlib.sha256("\n".join((self.token_url, self.client_id, self._secret,
-                                      self.scope or "")).encode())
-        return b64encode(h.digest()[:12]).decode()
+    # -- persistence (optional): the code is in store.py, loaded only with a store ----------
 
     def _save(self):
-        if self._store is None:
-            return
-        now = self._clock.unix_time()
-        c = self._clock
-        state = {"key": self._key(), "failures": self._failures}
-        if self.latched is not None:
-            e = self.latched
-            state["latched"] = [e.error, e.description, e.status]
-        if self._next is not None and now is not None:
-            state["next"] = now + max(0, c.ticks_diff(self._next, c.ticks_ms())) // 1000
-        t = self._token
-        if t is not None and now is not None:
-            state["token"] = {"access_token": t.access_token, "token_type": t.token_type,
-                              "expires_in": t.expires_in, "scope": t.scope, "extra": t.extra,
-                              "exp": now + c.ticks_diff(self._expires_at, c.ticks_ms()) // 1000}
-        if self._refresh is not None:
-            state["refresh_token"] = self._refresh
-        self._store.save(state)
+        if self._store is not None:
+            from .store import save
 
-    def _restore(self):
-        state = self._store.load()
-        if not isinstance(state, dict) or state.get("key") != self._key():
-            return
-        c = self._clock
-        now = c.unix_time()
-        self._failures = state.get("failures", 0)
-        if state.get("latched"):
-            self.latched = OAuthError(*state["latched"], retryable=False)
-        self._refresh = state.get("refresh_token")
-        if now is None:
-            return  # an unset wall clock cannot tell how old the saved token and backoff are
-        if state.get("next") and state["next"] > now:
-            self._next = c.ticks_add(c.ticks_ms(), min((state["next"] - now) * 1000, _DAY_MS))
-        d = state.get("token")
-        left = d.get("exp", 0) - now if isinstance(d, dict) else 0
-        if left > 0:
-            t = grant.Token(d["access_token"], d.get("token_type", "Bearer"), d.get("expires_in"),
-                            self._refresh, d.get("scope"), d.get("extra"))
-            self._accept(t, c.ticks_ms(), left * 1000)
+            save(self)
 
     # -- the API call ------------------------------------------------------------------------
 
