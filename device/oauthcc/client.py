@@ -1,7 +1,7 @@
 # TokenClient: the token cache, expiry, renewal, fallback, backoff and the bearer API call.
 # ClientCore holds every decision and no I/O; TokenClient (here) and aio.AsyncTokenClient are
 # the two thin shells that carry its requests over a blocking or an asyncio transport.
-from . import _port, grant, scopes
+from . import _port, grant
 from ._port import const
 from .errors import OAuthError
 from .transport import Transport, origin
@@ -165,8 +165,13 @@ class ClientCore:
             t.refresh_token = rt  # the server keeps the old refresh token valid
         if t.expires_in is None:
             t.expires_in = self._jwt_lifetime(t.access_token) or self.default_expires_in
-        if scopes.differs(self.scope, t.scope):
-            self._say("granted scope %r differs from requested" % t.scope)
+        g = t.scope
+        # the scope answered as asked, without bearer prefixes: no need to load scopes
+        if g is not None and (g != self.scope or "Org/" in g or "Per/" in g):
+            from .scopes import differs
+
+            if differs(self.scope, g):
+                self._say("granted scope %r differs from requested" % g)
         self._accept(t, start, t.expires_in * 1000)
         self._failures = 0
         self._next = None
