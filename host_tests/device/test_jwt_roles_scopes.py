@@ -98,3 +98,30 @@ def test_scope_prefix_stripped_before_comparing():
     assert not scopes.differs("read:secrets", None)  # no scope answered: granted as asked
     assert scopes.differs("read:secrets write:secrets", "read:secrets")
     assert scopes.split(None) == []
+
+
+def test_client_says_when_the_granted_scope_differs():
+    # the client's check skips loading scopes only where the answer cannot differ
+    import json
+
+    from oauthcc import TokenClient
+    from oauthcc.transport import Response
+    from support import ORG, FakeClock
+
+    class Server:
+        def request(self, method, url, body=None, headers=None):
+            d = {"access_token": "a", "token_type": "bearer", "expires_in": 60}
+            if granted is not None:
+                d["scope"] = granted
+            return Response(200, {}, json.dumps(d).encode())
+
+    o = ORG + ".a.r"
+    for asked, granted, differs in (("read", None, False), ("read", "read", False),
+                                    ("read write", "read write", False),
+                                    ("read write", "write read", False),
+                                    ("read write", "read", True), (o, o, True),
+                                    (o, "a.r", False), (ORG + ".b.r", "a.r", True)):
+        said = []
+        TokenClient("https://as.example/token", "id", "secret", asked, transport=Server(),
+                    clock=FakeClock(), log=said.append).token()
+        assert any("differs" in m for m in said) == differs, (asked, granted, said)
