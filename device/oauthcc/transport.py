@@ -113,30 +113,6 @@ class _Reader:
         return data
 
 
-def _read_chunked(r, limit):
-    body = b""
-    for _ in range(limit + 1):  # each chunk is at least one byte: bounded
-        line = r.readline()
-        size = line.split(b";")[0].strip()
-        try:
-            n = int(size, 16)
-        except ValueError:
-            raise OAuthError("invalid_response", "bad chunk size")
-        if n < 0:
-            raise OAuthError("invalid_response", "bad chunk size")
-        if n == 0:
-            for _ in range(_MAX_HEADERS):  # trailers, up to the empty line
-                if not r.readline():
-                    return body
-            raise OAuthError("invalid_response", "too many trailers")
-        if len(body) + n > limit:
-            raise OAuthError("response_too_large", "over %d bytes" % limit)
-        body += r.read(n)
-        if r.read(2) != b"\r\n":
-            raise OAuthError("invalid_response", "bad chunk end")
-    raise OAuthError("response_too_large", "over %d bytes" % limit)
-
-
 def read_response(r, method, max_body):
     """Parse status line, headers and body from a _Reader-like object."""
     line = r.readline()
@@ -166,7 +142,9 @@ def read_response(r, method, max_body):
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         return Response(status, headers, b"")
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        return Response(status, headers, _read_chunked(r, max_body))
+        from .chunked import read  # only when a chunked answer arrives
+
+        return Response(status, headers, read(r, max_body))
     length = headers.get("content-length")
     if length is None:
         return Response(status, headers, r.read_to_eof(max_body))

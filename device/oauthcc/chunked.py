@@ -1,0 +1,31 @@
+# Chunked transfer decoding, loaded only when a chunked answer arrives (few token servers
+# send one).
+from ._port import const
+from .errors import OAuthError
+
+_MAX_HEADERS = const(64)  # as transport: at most this many trailer lines
+
+
+def read(r, limit):
+    """The body of a chunked answer from r (a transport reader), at most limit bytes."""
+    body = b""
+    for _ in range(limit + 1):  # each chunk is at least one byte: bounded
+        line = r.readline()
+        size = line.split(b";")[0].strip()
+        try:
+            n = int(size, 16)
+        except ValueError:
+            raise OAuthError("invalid_response", "bad chunk size")
+        if n < 0:
+            raise OAuthError("invalid_response", "bad chunk size")
+        if n == 0:
+            for _ in range(_MAX_HEADERS):  # trailers, up to the empty line
+                if not r.readline():
+                    return body
+            raise OAuthError("invalid_response", "too many trailers")
+        if len(body) + n > limit:
+            raise OAuthError("response_too_large", "over %d bytes" % limit)
+        body += r.read(n)
+        if r.read(2) != b"\r\n":
+            raise OAuthError("invalid_response", "bad chunk end")
+    raise OAuthError("response_too_large", "over %d bytes" % limit)
