@@ -66,7 +66,10 @@ def build(out, mpy_cross, micropython):
     sizes = {}
     for src in sorted((DEVICE / "oauthcc").glob("*.py")):
         dst = lib / (src.stem + ".mpy")
-        subprocess.run([mpy_cross, "-o", str(dst), str(src)], check=True)
+        # -s: the name tracebacks show, as a deploy from device/ writes it; without it the
+        # .mpy holds this checkout's absolute path and its size depends on where that is
+        subprocess.run([mpy_cross, "-s", "oauthcc/" + src.name, "-o", str(dst), str(src)],
+                       check=True)
         sizes[src.stem] = dst.stat().st_size
     for name in BENCH_MODULES:
         subprocess.run([mpy_cross, "-o", str(out / (name + ".mpy")), str(TOOLS / (name + ".py"))],
