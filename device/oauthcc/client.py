@@ -96,7 +96,14 @@ class ClientCore:
         # While renewal fails, a token still within its lifetime keeps being served.
         t = self._valid(now)
         try:
-            self._check_allowed(now)
+            if self.latched is not None:
+                raise self.latched
+            if self._next is not None:
+                wait = self._clock.ticks_diff(self._next, now)
+                if wait > 0:
+                    raise OAuthError("backoff", "next attempt in %d ms after: %s"
+                                     % (wait, self.last_error),
+                                     retry_after=(wait + 999) // 1000, retryable=True)
             return (yield from self._obtain())
         except (OAuthError, OSError, MemoryError) as e:
             if t is not None and self._token is t:
@@ -122,16 +129,6 @@ class ClientCore:
         if self._next is None:
             return 0
         return max(0, self._clock.ticks_diff(self._next, self._clock.ticks_ms()))
-
-    def _check_allowed(self, now):
-        if self.latched is not None:
-            raise self.latched
-        if self._next is not None:
-            wait = self._clock.ticks_diff(self._next, now)
-            if wait > 0:
-                raise OAuthError("backoff", "next attempt in %d ms after: %s"
-                                 % (wait, self.last_error), retry_after=(wait + 999) // 1000,
-                                 retryable=True)
 
     # -- talking to the token endpoint -------------------------------------------------------
 
@@ -164,7 +161,13 @@ class ClientCore:
         if t.refresh_token is None:
             t.refresh_token = rt  # the server keeps the old refresh token valid
         if t.expires_in is None:
-            t.expires_in = self._jwt_lifetime(t.access_token) or self.default_expires_in
+            from . import jwt
+
+            try:
+                t.expires_in = jwt.lifetime(jwt.claims(t.access_token))
+            except ValueError:
+                pass
+            t.expires_in = t.expires_in or self.default_expires_in
         g = t.scope
         # the scope answered as asked, without bearer prefixes: no need to load scopes
         if g is not None and (g != self.scope or "Org/" in g or "Per/" in g):
@@ -187,15 +190,6 @@ class ClientCore:
         self._refresh = t.refresh_token
         self._expires_at = self._clock.ticks_add(start, lifetime_ms)
         self._renew_at = self._clock.ticks_add(start, lifetime_ms - leeway)
-
-    @staticmethod
-    def _jwt_lifetime(access_token):
-        from . import jwt
-
-        try:
-            return jwt.lifetime(jwt.claims(access_token))
-        except ValueError:
-            return None
 
     def _failed(self, e):
         self.last_error = e
