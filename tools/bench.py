@@ -58,7 +58,7 @@ FLEET_NOTE = ("outage_5min is an extra stress variant, not the target: the serve
 
 # -- building --------------------------------------------------------------------------------
 
-def build(out, mpy_cross, micropython):
+def build(out, mpy_cross, micropython, extra=()):
     """Compile the library and the device-side bench scripts to .mpy. {module: bytes}."""
     shutil.rmtree(out, ignore_errors=True)
     lib = out / "lib" / "oauthcc"
@@ -68,8 +68,8 @@ def build(out, mpy_cross, micropython):
         dst = lib / (src.stem + ".mpy")
         # -s: the name tracebacks show, as a deploy from device/ writes it; without it the
         # .mpy holds this checkout's absolute path and its size depends on where that is
-        subprocess.run([mpy_cross, "-s", "oauthcc/" + src.name, "-o", str(dst), str(src)],
-                       check=True)
+        subprocess.run([mpy_cross, *extra, "-s", "oauthcc/" + src.name, "-o", str(dst),
+                        str(src)], check=True)
         sizes[src.stem] = dst.stat().st_size
     for name in BENCH_MODULES:
         subprocess.run([mpy_cross, "-o", str(out / (name + ".mpy")), str(TOOLS / (name + ".py"))],
@@ -298,7 +298,7 @@ def fleet(outage_s, n=FLEET, seed=1):
 
 def measure(args):
     out = ROOT / "build" / "bench"
-    sizes, mpy_version = build(out, args.mpy_cross, args.micropython)
+    sizes, mpy_version = build(out, args.mpy_cross, args.micropython, args.mpy_args.split())
     quick = args.quick
     n = 20 if quick else args.cycles
     step = 4096 if quick else 256
@@ -308,6 +308,7 @@ def measure(args):
                         " sys.version)"], capture_output=True, text=True, check=True)
     res["runtime"] = "MicroPython unix port (x86-64), version " + p.stdout.strip()
     res["mpy_version"] = mpy_version
+    res["mpy_args"] = args.mpy_args
     res["mpy_bytes"] = sizes
     res["mpy_total"] = sum(sizes.values())
 
@@ -453,7 +454,7 @@ def mpy_of(sizes, modules):
 def heap_only(args):
     """The figures an optimisation moves, fast: oauthcc's min heap, import and .mpy."""
     out = ROOT / "build" / "bench"
-    sizes, _ = build(out, args.mpy_cross, args.micropython)
+    sizes, _ = build(out, args.mpy_cross, args.micropython, args.mpy_args.split())
     stubs = {"http": StubServer("generic").start(),
              "https": StubServer("generic", tls=tls_context(out)).start()}
     try:
@@ -479,6 +480,8 @@ def main(argv=None):
     ap.add_argument("--micropython", default=str(bindir / "micropython"))
     ap.add_argument("--mpy-cross", default=str(bindir / "mpy-cross"))
     ap.add_argument("--cycles", type=int, default=1000)
+    ap.add_argument("--mpy-args", default="", help="extra mpy-cross options for the library, "
+                    "e.g. -O3 (a deploy choice: tracebacks then show line 1 everywhere)")
     ap.add_argument("--quick", action="store_true", help="few cycles, coarse bisection")
     ap.add_argument("--json", default=str(ROOT / "bench-results.json"))
     ap.add_argument("--heap-only", action="store_true",
