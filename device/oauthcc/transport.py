@@ -10,7 +10,6 @@ _MAX_LINE = const(2048)  # longest status or header line accepted
 _MAX_HEADERS = const(64)
 _ETIMEDOUT = const(110)
 _ECONNABORTED = const(103)
-_TIMEOUTS = (_ETIMEDOUT, 11)  # 11: EAGAIN, what SO_RCVTIMEO gives on the unix port
 
 
 class Response:
@@ -63,7 +62,8 @@ def _within(settimeout, timeout, deadline, fn, arg):
         return fn(arg)
     except OSError as e:
         # a timeout that the deadline had shortened is the deadline passing: say so
-        if left < timeout and (e.args and e.args[0] in _TIMEOUTS or "timed out" in str(e)):
+        # (11: EAGAIN, what SO_RCVTIMEO gives on the unix port; CPython: "timed out")
+        if left < timeout and (e.args and e.args[0] in (_ETIMEDOUT, 11) or "timed out" in str(e)):
             raise OSError(_ETIMEDOUT, "request deadline passed")
         raise
 
@@ -72,44 +72,44 @@ class _Reader:
     """Buffered reads from a socket under a per-read timeout and one total deadline."""
 
     def __init__(self, sock, raw, timeout_ms, deadline):
-        self._recv = getattr(sock, "recv", None) or sock.read
+        self.recv = getattr(sock, "recv", None) or sock.read
         # CPython's TLS socket detaches the raw one (set its timeout); MicroPython's has no
         # settimeout and reads through the raw socket (set that one's)
-        self._settimeout = getattr(sock, "settimeout", None) or raw.settimeout
-        self._timeout = timeout_ms
-        self._deadline = deadline
-        self._buf = b""
+        self.settimeout = getattr(sock, "settimeout", None) or raw.settimeout
+        self.timeout_ms = timeout_ms
+        self.deadline = deadline
+        self.buf = b""
 
-    def _fill(self):
-        data = _within(self._settimeout, self._timeout, self._deadline, self._recv, _CHUNK)
+    def fill(self):
+        data = _within(self.settimeout, self.timeout_ms, self.deadline, self.recv, _CHUNK)
         if not data:
             return False
-        self._buf += data
+        self.buf += data
         return True
 
     def readline(self):
         while True:
-            i = self._buf.find(b"\n")
+            i = self.buf.find(b"\n")
             if i >= 0:
-                line, self._buf = self._buf[:i], self._buf[i + 1 :]
+                line, self.buf = self.buf[:i], self.buf[i + 1 :]
                 return line.rstrip(b"\r")
-            if len(self._buf) > _MAX_LINE:
+            if len(self.buf) > _MAX_LINE:
                 raise OAuthError("invalid_response", "HTTP line too long")
-            if not self._fill():
+            if not self.fill():
                 raise OSError(_ECONNABORTED, "connection closed")
 
     def read(self, n):
-        while len(self._buf) < n:
-            if not self._fill():
+        while len(self.buf) < n:
+            if not self.fill():
                 raise OSError(_ECONNABORTED, "connection closed before the body ended")
-        data, self._buf = self._buf[:n], self._buf[n:]
+        data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
     def read_to_eof(self, limit):
-        while self._fill():
-            if len(self._buf) > limit:
+        while self.fill():
+            if len(self.buf) > limit:
                 raise OAuthError("response_too_large", "over %d bytes" % limit)
-        data, self._buf = self._buf, b""
+        data, self.buf = self.buf, b""
         return data
 
 
