@@ -169,8 +169,9 @@ class ClientCore:
                 pass
             t.expires_in = t.expires_in or self.default_expires_in
         g = t.scope
-        # the scope answered as asked, without bearer prefixes: no need to load scopes
-        if g is not None and (g != self.scope or "Org/" in g or "Per/" in g):
+        # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
+        # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
+        if g is not None and (g != self.scope or "/" in g):
             from .scopes import differs
 
             if differs(self.scope, g):
