@@ -50,7 +50,7 @@ async def _main(config_path, secrets_path, tasks):
     try:
         while True:
             try:
-                config = app.load_json(config_path, "configuration")
+                config = app.check_config(app.load_json(config_path, "configuration"))
                 return await run(config, app.load_json(secrets_path, "secrets"))
             except app.ConfigError as e:
                 app.say(e, "- retrying in %d s" % app._IDLE_S)

@@ -36,6 +36,39 @@ def load_json(path, what):
     return data
 
 
+# The kind of every config.json key the app or the library reads: a value of another kind is
+# a ConfigError that names the key, never obeyed ("300" * 1000 is a string, not 5 minutes).
+_NUMBERS = ("interval", "cycles", "wifi_timeout", "ntp_timeout", "watchdog", "repl_window",
+            "deep_min", "leeway", "timeout", "deadline")
+_STRINGS = ("profile", "base_url", "api_url", "roles_url", "api_method", "ca", "state_file",
+            "wifi_ssid", "ntp_host", "repl_flag", "token_path", "auth_method_id", "api_id",
+            "audience", "auth", "scope_separator")
+_FLAGS = ("asyncio", "basic_encode", "verify")
+
+
+def check_config(config):
+    """ConfigError naming the first key whose value is of the wrong kind."""
+    for k, v in config.items():
+        if k in _NUMBERS:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            kind = "a number >= 0"
+        elif k in _STRINGS:
+            ok, kind = isinstance(v, str), "a string"
+        elif k in _FLAGS:
+            ok, kind = isinstance(v, bool), "true or false"
+        elif k == "scope":
+            ok = isinstance(v, str) or (isinstance(v, list)
+                                        and all(isinstance(x, str) for x in v))
+            kind = "a string or a list of strings"
+        elif k == "sleep":
+            ok, kind = v in ("idle", "light", "deep"), '"idle", "light" or "deep"'
+        else:
+            continue
+        if not ok:
+            raise ConfigError("configuration: %s must be %s, not %r" % (k, kind, v))
+    return config
+
+
 def make_client(config, secrets, cls=None, store=None):
     """A TokenClient (or cls) from config.json and secrets.json. ConfigError when they do not
     fit. store: where the client keeps its state (default: config "state_file", if any)."""
@@ -296,7 +329,7 @@ def main(config_path="config.json", secrets_path="secrets.json", board=None):
 
 def _main(config_path, secrets_path, board):
     try:
-        config = load_json(config_path, "configuration")
+        config = check_config(load_json(config_path, "configuration"))
     except ConfigError:
         config = {}  # reported below; the way back to the REPL opens all the same
     window = config.get("repl_window", 1 if board.woke_from_deepsleep() else 3)
@@ -304,7 +337,7 @@ def _main(config_path, secrets_path, board):
         return None
     while True:
         try:
-            config = load_json(config_path, "configuration")
+            config = check_config(load_json(config_path, "configuration"))
             if config.get("asyncio"):  # the same app on asyncio: aioapp.py (no board layer
                 import aioapp  # yet, so no watchdog is armed: aioapp would not feed it)
 

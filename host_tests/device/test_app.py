@@ -161,6 +161,24 @@ def test_missing_or_malformed_config_idles_instead_of_crashing():
     assert b.waits == [60]
 
 
+def test_config_values_of_the_wrong_kind_are_named_not_obeyed():
+    # "interval": "300" once made the board sleep a day ("300" * 1000 is a long string, capped)
+    fakeboard.use()
+    reset(profile="zaikio")
+    for bad, key in (({"interval": "300"}, "interval"), ({"scope": 123}, "scope"),
+                     ({"watchdog": True}, "watchdog"), ({"interval": -5}, "interval"),
+                     ({"sleep": "hibernate"}, "sleep"), ({"base_url": ["x"]}, "base_url"),
+                     ({"scope": ["ok", 5]}, "scope")):
+        cfg = dict(bad, profile="zaikio")
+        e = raises(app.ConfigError, app.check_config, cfg)
+        assert key in str(e), (key, str(e))
+    app.check_config({"interval": 0.5, "scope": ["a", "b"], "sleep": "deep", "asyncio": False})
+    cfg, sec = files("badkind", interval="300")
+    b = board(stop_after=1)
+    raises(KeyboardInterrupt, app.main, cfg, sec, b)
+    assert b.waits == [60] and token_requests() == []  # idles, reported, asks nothing
+
+
 def test_noloop_file_keeps_the_repl_free():
     machine = fakeboard.use()[0]
     cfg, sec = files("noloop")
@@ -204,7 +222,7 @@ def test_every_config_example_builds_a_client():
     names = [n for n in os.listdir(d) if n.endswith(".config.json")]
     assert len(names) >= 4
     for n in names:
-        config = app.load_json(d + "/" + n, "configuration")
+        config = app.check_config(app.load_json(d + "/" + n, "configuration"))
         assert config["ca"]  # each names its CA file, which is not in the repo:
         err = raises(app.ConfigError, app.make_client, config, secrets)
         assert "ca file" in str(err)  # a missing CA is a clear configuration error
