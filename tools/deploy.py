@@ -243,7 +243,7 @@ def run_main(port, timeout=None):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", required=True, help="e.g. /dev/ttyUSB0, or a virtual board's pty")
     ap.add_argument("--config", default="config.json")
     ap.add_argument("--secrets", default="secrets.json")

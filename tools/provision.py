@@ -82,7 +82,7 @@ def check(config_path, secrets_path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--admin-url", required=True, help="the identity service's admin endpoint")
     ap.add_argument("--client-id", required=True)
     ap.add_argument("--scope", default="read:secrets")

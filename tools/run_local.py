@@ -25,7 +25,7 @@ from stub_server import (  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--micropython", default=shutil.which("micropython") or "micropython")
     ap.add_argument("--cycles", type=int, default=6)
     ap.add_argument("--interval", type=float, default=2)

@@ -104,7 +104,7 @@ class VirtualBoard:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default="build/virtual-board", help="the board's flash")
     ap.add_argument("--fakes", action="store_true", help="fake machine/network/ntptime/esp32")
     ap.add_argument("--heapsize", help="e.g. 110k, like an ESP32's free heap")
