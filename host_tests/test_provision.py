@@ -54,6 +54,21 @@ def test_provision_errors_are_clear_and_write_nothing(tmp_path, capsys):
     assert rc == 1 and "unreachable" in capsys.readouterr().err and not sec.exists()
 
 
+def test_provisioning_an_existing_client_is_refused_and_keeps_the_secret(tmp_path, capsys):
+    stub = stub_server()
+    stub.reset({"profile": "generic", "clients": []})
+    sec = tmp_path / "secrets.json"
+    args = ["--admin-url", stub.admin_url, "--client-id", "sensor-9", "--scope", "read:secrets",
+            "--secrets", str(sec), "--config", str(tmp_path / "none.json")]
+    assert provision.main(args) == 0
+    first = sec.read_text()
+    capsys.readouterr()
+    assert provision.main(args) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "sensor-9" in err
+    assert sec.read_text() == first  # the working secret is not lost
+
+
 def test_provision_then_deploy_to_a_virtual_board(tmp_path, capsys):
     stub = stub_server()
     stub.reset({"profile": "generic", "clients": []})

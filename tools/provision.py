@@ -41,6 +41,10 @@ def create_client(admin_url, client_id, scope, audience, timeout=15):
             err = json.loads(e.read(4096)).get("error", "")
         except ValueError:
             err = ""
+        if e.code == 409:
+            raise ProvisionError("client %s already exists on the service, and its secret is "
+                                 "shown only once: delete it there or choose another "
+                                 "--client-id" % client_id)
         raise ProvisionError("admin endpoint answered %d %s" % (e.code, err))
     except (urllib.error.URLError, OSError) as e:
         raise ProvisionError("admin endpoint unreachable: %s" % getattr(e, "reason", e))

@@ -287,6 +287,8 @@ class State:
         scope = body.get("scope")
         client["granted_scopes"] = scope.split() if isinstance(scope, str) else None
         with self.lock:
+            if cid in self.clients:  # as a real service: the old secret is not replaced
+                return None
             self.clients[cid] = client
         return {k: v for k, v in client.items() if k != "granted_scopes"}
 
@@ -502,7 +504,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(404, {"error": "not_found"})
         if data is None:
             return self.send_json(400, {"error": "invalid_request"})
-        return self.send_json(201, self.server.state.create_client(data))
+        created = self.server.state.create_client(data)
+        if created is None:
+            return self.send_json(409, {"error": "conflict",
+                                        "error_description": "client_id already exists"})
+        return self.send_json(201, created)
 
 
 class _Server(ThreadingHTTPServer):
