@@ -17,6 +17,7 @@ from oauthcc.grant import Token, parse, retry_after
 from oauthcc.jwt import claims
 from oauthcc.tls import ca_certs
 from oauthcc.transport import _Reader, read_response
+from support import FakeSocket
 
 EXAMPLES = 2500
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -32,19 +33,6 @@ def teardown_module(module):
     # hypothesis stops early when a strategy runs out of distinct inputs: make sure it did not
     if len(RAN) == 5:
         assert sum(RAN.values()) >= 5 * EXAMPLES, RAN
-
-
-class _Sock:
-    def __init__(self, data, piece):
-        self.data, self.piece = data, piece
-
-    def recv(self, n):
-        n = min(n, self.piece)
-        out, self.data = self.data[:n], self.data[n:]
-        return out
-
-    def settimeout(self, t):
-        pass
 
 
 status_line = st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.0 503 x", b"HTTP/1.1 2000",
@@ -64,7 +52,7 @@ http_message = st.one_of(
 @given(http_message, st.integers(1, 64))
 def test_http_response_parser(data, piece):
     ran("test_http_response_parser")
-    s = _Sock(data, piece)
+    s = FakeSocket(data, piece)
     try:
         r = read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)), "GET", 512)
     except (OAuthError, OSError):

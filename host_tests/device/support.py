@@ -95,3 +95,20 @@ def b64url_encode(data):
 def make_jwt(payload):
     return ".".join((b64url_encode('{"alg":"HS256","typ":"JWT"}'),
                      b64url_encode(json.dumps(payload)), b64url_encode("signature")))
+
+
+class FakeSocket:
+    """Hands out the given bytes in pieces of at most `piece`, as a slow network would."""
+
+    def __init__(self, data, piece=7):
+        self.data = data
+        self.piece = piece
+        self.closed = False
+
+    def recv(self, n):
+        n = min(n, self.piece)
+        out, self.data = self.data[:n], self.data[n:]
+        return out
+
+    def settimeout(self, t):
+        pass

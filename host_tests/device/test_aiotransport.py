@@ -9,6 +9,7 @@ from oauthcc import OAuthError
 from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.aiotransport import AsyncTransport
 from oauthcc.transport import _Reader, read_response
+from support import FakeSocket
 
 CASES = [
     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n"
@@ -32,19 +33,6 @@ CASES = [
     b"HTTP/1.1 200 OK\r\nX: " + b"y" * 3000 + b"\r\n\r\n",
     b"HTTP/1.1 204 No Content\r\n\r\n",
 ]
-
-
-class FakeSocket:
-    def __init__(self, data, piece):
-        self.data = data
-        self.piece = piece
-
-    def recv(self, n):
-        out, self.data = self.data[: min(n, self.piece)], self.data[min(n, self.piece) :]
-        return out
-
-    def settimeout(self, t):
-        pass
 
 
 class FakeStream:

@@ -11,7 +11,7 @@ from oauthcc.grant import Token, parse, retry_after
 from oauthcc.jwt import claims
 from oauthcc.tls import ca_certs
 from oauthcc.transport import _Reader, read_response
-from support import b64url_encode, make_jwt
+from support import FakeSocket, b64url_encode, make_jwt
 
 ROUNDS = 1500
 SEEDS = [
@@ -50,20 +50,8 @@ def latin1(data):
     return "".join(chr(b) for b in data)  # MicroPython decodes only UTF-8
 
 
-class _Sock:
-    def __init__(self, data):
-        self.data = data
-
-    def recv(self, n):
-        out, self.data = self.data[:n], self.data[n:]
-        return out
-
-    def settimeout(self, t):
-        pass
-
-
 def check_http(data):
-    s = _Sock(data)
+    s = FakeSocket(data, 4096)
     try:
         r = read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)), "GET", 4096)
         assert isinstance(r.status, int) and isinstance(r.body, bytes)

@@ -1,24 +1,7 @@
 from oauthcc import OAuthError
 from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.transport import _Reader, origin, read_response, split_url
-from support import raises
-
-
-class FakeSocket:
-    """Hands out the given bytes in small pieces, as a slow network would."""
-
-    def __init__(self, data, piece=7):
-        self.data = data
-        self.piece = piece
-        self.closed = False
-
-    def recv(self, n):
-        n = min(n, self.piece)
-        out, self.data = self.data[:n], self.data[n:]
-        return out
-
-    def settimeout(self, t):
-        pass
+from support import FakeSocket, raises
 
 
 def _parse(raw, method="GET", max_body=1000):
