@@ -179,8 +179,27 @@ def pytest_sessionfinish(session):
                 p.wait(timeout=5)
 
 
+_runtime_counts = {}  # (runtime, outcome) -> device tests, for the summary line
+
+
+def pytest_runtest_logreport(report):
+    runtime = report.nodeid.rsplit("[", 1)[-1].rstrip("]")
+    if runtime in ("cpython", "micropython") and (report.when == "call" or report.outcome
+                                                  != "passed"):
+        key = (runtime, report.outcome)
+        _runtime_counts[key] = _runtime_counts.get(key, 0) + 1
+
+
 def pytest_terminal_summary(terminalreporter):
     import json
+
+    # say per runtime what ran: a [micropython] pass means the unix port printed its own
+    # sys.implementation.name, so this line cannot claim a runtime that did not run
+    for runtime in ("cpython", "micropython"):
+        got = ["%d %s" % (n, outcome) for (r, outcome), n in sorted(_runtime_counts.items())
+               if r == runtime]
+        if got:
+            terminalreporter.write_line("device tests on %s: %s" % (runtime, ", ".join(got)))
 
     for name in _started:
         info = json.loads(os.environ["SERVER_" + name.upper()])
