@@ -57,3 +57,12 @@ def check_expiry_makes_a_new_grant(info):
     t2 = c.token()
     assert t2 is not t1 and t2.refresh_token is None
     assert rec.seen == [("POST", info["token_url"], 200)] * 2  # two client-credentials grants
+
+
+def check_401_after_one_renewal(info, rec, r):
+    """The resource refused the token: one renewal and one retry, then the 401 is returned;
+    and the resource refuses a forged token too, so its check is real."""
+    assert r.status == 401 and "invalid_token" in r.headers["www-authenticate"]
+    token, api = ("POST", info["token_url"], 200), ("GET", info["api_url"], 401)
+    assert rec.seen == [token, api, token, api]
+    assert api_call(info, "forged." + "x" * 20 + ".sig").status == 401

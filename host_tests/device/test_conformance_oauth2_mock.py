@@ -1,7 +1,13 @@
 # Conformance with oauth2-mock-server (npm): it issues RS256 JWT access tokens to anyone; the
 # launcher's hook refuses unknown clients and scopes (our glue: see conformance/launch.mjs).
 # A resource server checks the tokens against the mock's JWKS.
-from conformance import Recorder, api_call, check_expiry_makes_a_new_grant, client, server
+from conformance import (
+    Recorder,
+    check_401_after_one_renewal,
+    check_expiry_makes_a_new_grant,
+    client,
+    server,
+)
 from oauthcc import OAuthError
 from oauthcc.jwt import claims
 from support import raises
@@ -89,11 +95,7 @@ def test_api_refuses_a_token_without_audience_after_one_renewal():
     c = client(s, "conf-basic", "read", params={"audience": s["resource"]},
                api_origins=api_origin(s), transport=rec)
     assert "aud" not in claims(c.token().access_token)  # `audience` is ignored
-    r = c.request("GET", s["api_url"])
-    assert r.status == 401 and "invalid_token" in r.headers["www-authenticate"]
-    token, api = ("POST", s["token_url"], 200), ("GET", s["api_url"], 401)
-    assert rec.seen == [token, api, token, api]  # one renewal, one retry, then the 401
-    assert api_call(s, "forged." + "x" * 20 + ".sig").status == 401
+    check_401_after_one_renewal(s, rec, c.request("GET", s["api_url"]))
 
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
