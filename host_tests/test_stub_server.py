@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import stub_server
 from stub_server import _JWT_KEY, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ORG, PER, StubServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,13 @@ def test_fault_json_answers_that_json_value(generic):
     assert (status, json.loads(body)) == (200, [1, 2])
 
 
+def test_fault_oversize_is_a_200_json_body_of_that_size(generic):
+    generic.faults({"kind": "oversize", "size": 1000})
+    status, h, body = parse(exchange(generic)[0])
+    assert status == 200 and len(body) == 1000 and h["content-length"] == "1000"
+    assert set(json.loads(body)) == {"pad"}
+
+
 def test_fault_patch_edits_the_token_answer_only(generic):
     generic.reset({"profile": "generic"})
     generic.faults({"kind": "patch", "fields": {"expires_in": "120", "token_type": None,
@@ -257,6 +265,23 @@ def test_faults_through_the_control_endpoint(generic):
     with urllib.request.urlopen(req, timeout=5) as r:
         assert r.status == 200
     assert parse(exchange(generic)[0])[0] == 418
+
+
+def test_every_documented_fault_kind_is_known():
+    doc = stub_server.__doc__.split("A fault is a dict", 1)[1]
+    documented = {line.split()[0] for line in doc.splitlines()[1:] if line.startswith("  ")
+                  and not line.startswith("   ")}
+    assert documented == set(stub_server.FAULT_KINDS) and len(documented) == 11
+
+
+def test_an_unknown_fault_kind_is_refused(generic):
+    with pytest.raises(ValueError, match="nope"):
+        generic.faults({"kind": "nope"})
+    req = urllib.request.Request(generic.url + "/_stub/faults", json.dumps(
+        {"faults": [{"kind": "nope"}]}).encode())
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 400 and b"nope" in e.value.read()
 
 
 def test_the_stub_does_not_import_the_library():

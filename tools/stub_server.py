@@ -16,19 +16,24 @@ Tests drive it through control endpoints on the main port, which are never logge
   GET  /_stub/log                                    what the server received and answered
   GET  /_stub/tls                                    {"tls_failures": failed TLS handshakes}
 
-A fault is a dict with "kind" and optionally "path" (a prefix; default: any request):
+A fault is a dict with "kind" and optionally "path" (a prefix; default: any request); a request
+uses the first fault whose path it matches, and uses it up. The kinds, in the order they act:
+replace the answer
   status   {"status", "headers", "body", "content_type"}   answer this instead (a "Date"
            header given here replaces the server's, so Retry-After dates are reproducible)
   json     {"status", "body": any JSON value}             answer this JSON instead
-  raw      {"data": str}                                  send these bytes, then close
+  oversize {"size"}     a 200 JSON body of `size` bytes
+  patch    {"fields"}   the normal token answer with these fields changed (null removes one);
+           elsewhere the fault is used up and changes nothing
+  chunked  answer normally with Transfer-Encoding: chunked
+cut the connection (the log has no status unless the answer's head went out)
   close    close the connection without an answer
   reset    close with a TCP reset
+  raw      {"data": str}                                  send these bytes, then close
+  truncate {"keep"}     send headers and `keep` body bytes of the answer, then close
+pace it
   slow     {"seconds"}  wait, then answer normally (a client timeout)
   drip     {"interval"} answer normally, one byte per interval seconds
-  truncate {"keep"}     send headers and `keep` body bytes of the normal answer, then close
-  chunked  answer normally with Transfer-Encoding: chunked
-  oversize {"size"}     a 200 JSON body of `size` bytes
-  patch    {"fields"}   the normal token answer with these fields changed (null removes one)
 """
 import argparse
 import base64
@@ -293,6 +298,105 @@ class State:
         return {k: v for k, v in client.items() if k != "granted_scopes"}
 
 
+# -- fault injection: one table per phase, in the order they act on an answer -------------------
+
+# 1. replace the answer: (fault, status, JSON value, headers) -> (status, headers, body)
+def _as_is(fault, status, obj, headers):
+    return status, headers, json.dumps(obj).encode()
+
+
+def _status(fault, status, obj, headers):
+    headers = dict(fault.get("headers", {}))
+    headers.setdefault("Content-Type", fault.get("content_type", "text/plain"))
+    return fault.get("status", 500), headers, fault.get("body", "").encode()
+
+
+def _json(fault, status, obj, headers):
+    return (fault.get("status", 200), {"Content-Type": "application/json"},
+            json.dumps(fault.get("body")).encode())
+
+
+def _oversize(fault, status, obj, headers):
+    pad = b"x" * max(0, fault.get("size", 100_000) - 11)  # 11: the JSON around it
+    return 200, headers, b'{"pad": "' + pad + b'"}'
+
+
+def _patch(fault, status, obj, headers):
+    obj = dict(obj)
+    for k, v in fault.get("fields", {}).items():
+        if v is None:
+            obj.pop(k, None)
+        else:
+            obj[k] = v
+    return status, headers, json.dumps(obj).encode()
+
+
+def _chunked(fault, status, obj, headers):
+    body = json.dumps(obj).encode()
+    pieces = [body[i:i + 7] for i in range(0, len(body), 7)]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    return status, dict(headers, **{"Transfer-Encoding": "chunked"}), body
+
+
+REPLACE = {"status": _status, "json": _json, "oversize": _oversize, "patch": _patch,
+           "chunked": _chunked}
+
+
+# 2. cut the connection: (handler, fault, head, body) -> the bytes sent before it ends
+def _whole(h, fault, head, body):
+    return head + body
+
+
+def _close(h, fault, head, body):
+    return b""
+
+
+def _reset(h, fault, head, body):
+    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return b""
+
+
+def _raw(h, fault, head, body):
+    return fault["data"].encode("latin-1")
+
+
+def _truncate(h, fault, head, body):
+    return head + body[:fault.get("keep", 5)]
+
+
+CUT = {"close": _close, "reset": _reset, "raw": _raw, "truncate": _truncate}
+
+
+# 3. pace it: (handler, fault, data) sends the data
+def _send(h, fault, data):
+    h.wfile.write(data)
+
+
+def _slow(h, fault, data):
+    time.sleep(fault.get("seconds", 5))
+    h.wfile.write(data)
+
+
+def _drip(h, fault, data):
+    for i in range(len(data)):
+        h.wfile.write(data[i:i + 1])
+        h.wfile.flush()
+        time.sleep(fault.get("interval", 1))
+
+
+PACE = {"slow": _slow, "drip": _drip}
+FAULT_KINDS = (*REPLACE, *CUT, *PACE)
+
+
+def check_faults(faults):
+    """The list of faults, or ValueError naming the first one of no known kind."""
+    for f in faults:
+        if not isinstance(f, dict) or f.get("kind") not in FAULT_KINDS:
+            raise ValueError("unknown fault %s: the kinds are %s"
+                             % (json.dumps(f), ", ".join(FAULT_KINDS)))
+    return list(faults)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "oauthcc-stub/1"
@@ -376,16 +480,12 @@ class Handler(BaseHTTPRequestHandler):
                 status, answer = e.status, {"error": e.error}
                 if e.description:
                     answer["error_description"] = e.description
-            if fault and fault["kind"] == "patch":
-                for k, v in fault.get("fields", {}).items():
-                    if v is None:
-                        answer.pop(k, None)
-                    else:
-                        answer[k] = v
             extra = {"Cache-Control": "no-store", "Pragma": "no-cache"}
             if status == 401:
                 extra["WWW-Authenticate"] = 'Basic realm="oauth"'
             return self.answer(entry, fault, status, answer, extra)
+        if fault and fault["kind"] == "patch":
+            fault = None  # it edits token answers only: here it is used up, nothing changes
         t = st.bearer(headers)
         if t is None:
             return self.answer(entry, fault, 401, {"error": "invalid_token"},
@@ -397,60 +497,24 @@ class Handler(BaseHTTPRequestHandler):
                                                "scope": t["scope"]})
 
     def answer(self, entry, fault, status, obj, headers=None):
-        """Send a JSON answer, or what the fault asks for instead."""
+        """Send a JSON answer, or what the fault makes of it (see FAULTS: one kind acts)."""
         kind = fault["kind"] if fault else None
-        body = json.dumps(obj).encode()
-        ctype = "application/json"
         headers = dict(headers or {})
-        if kind == "status":
-            status = fault.get("status", 500)
-            body = fault.get("body", "").encode()
-            ctype = fault.get("content_type", "text/plain")
-            headers = dict(fault.get("headers", {}))
-        elif kind == "json":
-            status = fault.get("status", 200)
-            body = json.dumps(fault.get("body")).encode()
-            headers = {}
-        elif kind == "oversize":
-            status = 200
-            body = b'{"pad": "' + b"x" * max(0, fault.get("size", 100_000) - 12) + b'"}'
-        entry["status"] = status
-        if kind in ("close", "reset"):
-            entry["status"] = None
-            if kind == "reset":
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                           struct.pack("ii", 1, 0))
-            return
-        if kind == "raw":
-            entry["status"] = None
-            return self.wfile.write(fault["data"].encode("latin-1"))
-        if kind == "slow":
-            time.sleep(fault.get("seconds", 5))
+        headers.setdefault("Content-Type", "application/json")
+        status, headers, body = REPLACE.get(kind, _as_is)(fault, status, obj, headers)
         head = "HTTP/1.1 %d %s\r\n" % (status, self.responses.get(status, ("X",))[0])
-        headers.setdefault("Content-Type", ctype)
         headers["Connection"] = "close"
         headers.setdefault("Date", self.date_time_string())
-        if kind == "chunked":
-            headers["Transfer-Encoding"] = "chunked"
-            pieces = [body[i:i + 7] for i in range(0, len(body), 7)]
-            body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
-        else:
+        if "Transfer-Encoding" not in headers:
             headers["Content-Length"] = str(len(body))
         for k, v in headers.items():
             head += "%s: %s\r\n" % (k, v)
+        head = head.encode("latin-1") + b"\r\n"
         if self.command == "HEAD":
             body = b""
-        data = head.encode("latin-1") + b"\r\n" + body
-        if kind == "truncate":
-            keep = fault.get("keep", 5)
-            data = data[: len(data) - len(body) + keep]
-        if kind == "drip":
-            for i in range(len(data)):
-                self.wfile.write(data[i:i + 1])
-                self.wfile.flush()
-                time.sleep(fault.get("interval", 1))
-            return
-        self.wfile.write(data)
+        data = CUT.get(kind, _whole)(self, fault, head, body)
+        entry["status"] = status if data.startswith(head) else None
+        PACE.get(kind, _send)(self, fault, data)
 
     def send_json(self, status, obj):
         body = json.dumps(obj).encode()
@@ -493,7 +557,10 @@ class Handler(BaseHTTPRequestHandler):
                 for t in st.access.values():
                     t["exp"] = 0
             elif path == "/_stub/faults":
-                st.faults = list(data.get("faults", []))
+                try:
+                    st.faults = check_faults(data.get("faults", []))
+                except (ValueError, TypeError) as e:
+                    return self.send_json(400, {"error": str(e)})
             else:
                 return self.send_json(404, {"error": "no such control"})
         return self.send_json(200, {})
@@ -569,8 +636,9 @@ class StubServer:
         self.state.reset(config or {})
 
     def faults(self, *faults):
+        faults = check_faults(faults)
         with self.state.lock:
-            self.state.faults = list(faults)
+            self.state.faults = faults
 
     @property
     def log(self):
