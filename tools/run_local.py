@@ -7,32 +7,24 @@ on a board, and runs device/app.py there for a few cycles. Stops by itself.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+from toolchain import ROOT, find
 
-from stub_server import (  # noqa: E402
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    ORG_ID,
-    PERSON_ID,
-    StubServer,  # noqa: E402
-)
+from stub_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ORG_ID, PERSON_ID, StubServer
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--micropython", default=shutil.which("micropython") or "micropython")
+    ap.add_argument("--micropython", help="default: the venv's")
     ap.add_argument("--cycles", type=int, default=6)
     ap.add_argument("--interval", type=float, default=2)
     ap.add_argument("--lifetime", type=int, default=6, help="token lifetime the stub issues")
     ap.add_argument("--token-format", choices=("jwt", "opaque"), default="jwt")
     ap.add_argument("--asyncio", action="store_true", help="run the app in asyncio mode")
     args = ap.parse_args()
+    args.micropython = args.micropython or find("micropython")
     if os.sep in args.micropython:  # the app runs in build/run: a relative path would break
         args.micropython = os.path.abspath(args.micropython)
 

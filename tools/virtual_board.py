@@ -13,7 +13,6 @@ import argparse
 import os
 import pty
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,19 +21,15 @@ import time
 import tty
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from toolchain import ROOT, find
+
 FAKES = ROOT / "host_tests" / "fakes"
-
-
-def find_micropython():
-    beside = Path(sys.executable).parent / "micropython"
-    return str(beside) if beside.exists() else shutil.which("micropython")
 
 
 class VirtualBoard:
     def __init__(self, root, micropython=None, fakes=False, heapsize=None, env=None):
         self.root = Path(root)
-        self.micropython = micropython or find_micropython()
+        self.micropython = micropython or find("micropython")
         self.fakes = fakes
         self.heapsize = heapsize
         self.env = env or {}
@@ -108,7 +103,7 @@ def main(argv=None):
     ap.add_argument("--root", default="build/virtual-board", help="the board's flash")
     ap.add_argument("--fakes", action="store_true", help="fake machine/network/ntptime/esp32")
     ap.add_argument("--heapsize", help="e.g. 110k, like an ESP32's free heap")
-    ap.add_argument("--micropython", default=find_micropython())
+    ap.add_argument("--micropython", help="default: the venv's")
     ap.add_argument("--port-file", help="write the pty path here once ready")
     args = ap.parse_args(argv)
     vb = VirtualBoard(args.root, args.micropython, args.fakes, args.heapsize).start()
