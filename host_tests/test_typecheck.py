@@ -1,8 +1,9 @@
-"""The device code that uses ESP32 APIs type-checks against micropython-esp32-stubs."""
+"""The app modules (manifest.py lists them; they use ESP32 APIs) type-check against
+micropython-esp32-stubs."""
 import typecheck
 
 
-def test_board_state_app_typecheck_against_esp32_stubs():
+def test_app_modules_typecheck_against_esp32_stubs():
     assert typecheck.main() == 0
 
 

@@ -12,8 +12,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("board", "state", "app")  # device/ modules checked
+from toolchain import DEVICE, ROOT, app_modules
+
 CONFIG = """[mypy]
 python_version = 3.11
 follow_imports = silent
@@ -21,7 +21,7 @@ check_untyped_defs = True
 ignore_errors = True
 [mypy-%s]
 ignore_errors = False
-""" % ",".join(MODULES)
+"""
 
 
 def stub_dir(out):
@@ -38,14 +38,14 @@ def stub_dir(out):
 
 
 def main(files=None):
-    """Exit status of mypy over device/{board,state,app}.py, or over `files` (one folder)."""
-    files = [Path(f).resolve() for f in files] if files else [ROOT / "device" / (m + ".py")
-                                                               for m in MODULES]
+    """Exit status of mypy over the app modules, or over `files` (one folder)."""
+    files = ([Path(f).resolve() for f in files] if files
+             else [DEVICE / (m + ".py") for m in app_modules()])
     build = ROOT / "build"
     build.mkdir(exist_ok=True)
     site = stub_dir(build / "esp32-stubs")
     ini = build / "mypy-esp32.ini"
-    ini.write_text(CONFIG)
+    ini.write_text(CONFIG % ",".join(f.stem for f in files))
     cmd = [sys.executable, "-m", "mypy", "--config-file", str(ini), "--custom-typeshed-dir",
            str(site), "--cache-dir", str(build / "mypy-cache")] + [f.name for f in files]
     env = {"MYPYPATH": str(build / "esp32-stubs"), "PATH": "/usr/bin:/bin"}
