@@ -1,0 +1,140 @@
+"""The simulations of `make bench`, on CPython: the library's own TokenClient driven with an
+injected clock and transport, so a day or a fleet takes a fraction of a second.
+
+tokens_per_day(): token-endpoint requests in 24 simulated hours, awake or across deep sleep.
+fleet(): a thousand devices told the same Retry-After, and how their retries arrive.
+"""
+import heapq
+import json
+import os
+import random
+import sys
+import tempfile
+from collections import Counter
+
+from toolchain import DEVICE
+
+if str(DEVICE) not in sys.path:
+    sys.path.insert(0, str(DEVICE))
+
+DAY_S = 86400
+CALL_EVERY_S = 300
+FLEET = 1000
+RETRY_AFTER_S = 60
+URL = "https://as.example/oauth/token"
+API = "https://as.example/api/v1/resource"
+CLIENT_ID, CLIENT_SECRET, SCOPE = "device-1", "s3cret", "read"
+
+
+class SimClock:
+    """Ticks that wrap at 2**30 ms like the ESP32, a wall clock, and elapsed ms for the bins."""
+
+    def __init__(self, wall=1767225600, start=0):
+        self.t = start
+        self.elapsed = 0
+        self.wall_ms = wall * 1000
+
+    def ticks_ms(self):
+        return self.t
+
+    def ticks_add(self, t, delta):
+        return (t + delta) & ((1 << 30) - 1)
+
+    def ticks_diff(self, a, b):
+        return ((a - b + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
+
+    def unix_time(self):
+        return self.wall_ms // 1000
+
+    def advance(self, ms):
+        self.t = self.ticks_add(self.t, ms)
+        self.elapsed += ms
+        self.wall_ms += ms
+
+
+class SimServer:
+    """A transport: token requests answered 503 + Retry-After until up_at, then a token."""
+
+    def __init__(self, clock, lifetime=3600, up_at=0, retry_after=RETRY_AFTER_S):
+        self.clock = clock
+        self.lifetime = lifetime
+        self.up_at = up_at
+        self.retry_after = retry_after
+        self.token_times = []
+        self.api_calls = 0
+
+    def request(self, method, url, body=None, headers=None):
+        from oauthcc.transport import Response
+
+        if not url.endswith("/token"):
+            self.api_calls += 1
+            return Response(200, {}, b"{}")
+        self.token_times.append(self.clock.elapsed)
+        if self.clock.elapsed < self.up_at:
+            return Response(503, {"retry-after": str(self.retry_after)}, b"")
+        body = {"access_token": "t%d" % len(self.token_times), "token_type": "bearer",
+                "expires_in": self.lifetime}
+        return Response(200, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+def tokens_per_day(lifetime, deep_sleep):
+    """(token requests, API calls) in 24 simulated hours, an API call every 5 minutes."""
+    from oauthcc import TokenClient
+    from oauthcc.store import FileStore
+
+    clock = SimClock()
+    server = SimServer(clock, lifetime)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "state.json")
+        client = None
+        for _ in range(DAY_S // CALL_EVERY_S):
+            if deep_sleep or client is None:
+                # deep sleep: a fresh interpreter, ticks restart at 0, only the store survives
+                if deep_sleep:
+                    clock.t = 0
+                client = TokenClient(URL, CLIENT_ID, CLIENT_SECRET, SCOPE, transport=server,
+                                     clock=clock, store=FileStore(path) if deep_sleep else None)
+            client.request("GET", API)
+            clock.advance(CALL_EVERY_S * 1000)
+    return len(server.token_times), server.api_calls
+
+
+def fleet(outage_s, n=FLEET, seed=1):
+    """n devices asked at the same moment and all got 503 + the same Retry-After; the server is
+    back outage_s seconds later. Every retry goes through TokenClient's own backoff (real
+    jitter from its default rand, seeded). Returns the retry arrivals' figures."""
+    from oauthcc import OAuthError, TokenClient
+
+    random.seed(seed)
+    clock = SimClock()
+    server = SimServer(clock, up_at=max(1, outage_s * 1000))  # the first answer: 503
+    devices = [TokenClient(URL, "device-%d" % i, CLIENT_SECRET, SCOPE, transport=server,
+                           clock=clock) for i in range(n)]
+    due = []
+    for i, d in enumerate(devices):
+        try:
+            d.token()
+        except OAuthError:
+            due.append((clock.elapsed + d.next_attempt_in_ms(), i))
+    heapq.heapify(due)
+    refused = 0
+    for _ in range(100 * n):  # bounded: every device gets a token long before this
+        if not due:
+            break
+        t, i = heapq.heappop(due)
+        clock.advance(t - clock.elapsed)
+        try:
+            devices[i].token()
+        except OAuthError as e:
+            refused += e.error == "backoff"  # next_attempt_in_ms() was wrong: must stay 0
+            heapq.heappush(due, (clock.elapsed + devices[i].next_attempt_in_ms(), i))
+    retries = [t for t in server.token_times if t > 0]
+    first, last = min(retries), max(retries)
+    window_s = max(1.0, (last - first) / 1000)
+    peak = max(Counter(t // 1000 for t in retries).values())
+    mean = len(retries) / window_s
+    return {"devices": n, "retry_after_s": RETRY_AFTER_S, "outage_s": outage_s,
+            "retries": len(retries), "first_retry_s": first / 1000, "last_retry_s": last / 1000,
+            "window_s": round(window_s, 1), "peak_per_s": peak, "mean_per_s": round(mean, 1),
+            "peak_ratio": round(peak / mean, 2), "early_refusals": refused,
+            "unfinished": len(due)}
