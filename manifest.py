@@ -3,6 +3,8 @@
 #   include("/path/to/this/repo/manifest.py")
 # to your board's manifest and build the firmware. Frozen modules load from flash without
 # using RAM for their bytecode, and ".frozen" comes before /lib on sys.path.
+# This is also the one list of the app modules: tools/deploy.py and tools/typecheck.py read it
+# (tools/toolchain.py runs it with package() and module() that only record).
 metadata(description="OAuth 2.0 client credentials for MicroPython", version="0.1.0")
 
 package("oauthcc", base_path="device")
