@@ -374,7 +374,7 @@ def _send(h, fault, data):
 
 def _slow(h, fault, data):
     time.sleep(fault.get("seconds", 5))
-    h.wfile.write(data)
+    _send(h, fault, data)
 
 
 def _drip(h, fault, data):
@@ -392,8 +392,7 @@ def check_faults(faults):
     """The list of faults, or ValueError naming the first one of no known kind."""
     for f in faults:
         if not isinstance(f, dict) or f.get("kind") not in FAULT_KINDS:
-            raise ValueError("unknown fault %s: the kinds are %s"
-                             % (json.dumps(f), ", ".join(FAULT_KINDS)))
+            raise ValueError("unknown fault %r: the kinds are %s" % (f, ", ".join(FAULT_KINDS)))
     return list(faults)
 
 
@@ -497,7 +496,7 @@ class Handler(BaseHTTPRequestHandler):
                                                "scope": t["scope"]})
 
     def answer(self, entry, fault, status, obj, headers=None):
-        """Send a JSON answer, or what the fault makes of it (see FAULTS: one kind acts)."""
+        """Send a JSON answer, or what the fault makes of it: its kind acts in one phase."""
         kind = fault["kind"] if fault else None
         headers = dict(headers or {})
         headers.setdefault("Content-Type", "application/json")
