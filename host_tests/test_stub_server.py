@@ -199,10 +199,11 @@ def test_fault_close_ends_the_connection_without_an_answer(generic):
     assert last_entry(generic)["status"] is None and last_entry(generic)["fault"] == "close"
 
 
-def test_fault_reset_ends_the_connection_without_an_answer(generic):
+def test_fault_reset_is_a_tcp_reset_not_an_orderly_close(generic):
     generic.faults({"kind": "reset"})
-    data, _, _ = exchange(generic)
-    assert data == b"" and last_entry(generic)["status"] is None
+    data, _, err = exchange(generic)
+    assert data == b"" and isinstance(err, ConnectionResetError)
+    assert last_entry(generic)["status"] is None
 
 
 def test_fault_raw_sends_those_bytes_then_closes(generic):

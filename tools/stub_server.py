@@ -352,7 +352,9 @@ def _close(h, fault, head, body):
 
 
 def _reset(h, fault, head, body):
+    # closed here with SO_LINGER 0: the RST comes first (socketserver would send a FIN before)
     h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    h.connection.close()
     return b""
 
 
@@ -369,7 +371,8 @@ CUT = {"close": _close, "reset": _reset, "raw": _raw, "truncate": _truncate}
 
 # 3. pace it: (handler, fault, data) sends the data
 def _send(h, fault, data):
-    h.wfile.write(data)
+    if data:
+        h.wfile.write(data)
 
 
 def _slow(h, fault, data):
