@@ -37,7 +37,8 @@ class Port:
         shutil.rmtree(self.out, ignore_errors=True)
         lib = build_library(self.out, self.mpy_args, self.mpy_cross)
         for name in BENCH_MODULES:
-            mpy_cross(TOOLS / (name + ".py"), self.out / (name + ".mpy"), exe=self.mpy_cross)
+            mpy_cross(TOOLS / (name + ".py"), self.out / (name + ".mpy"), name + ".py",
+                      exe=self.mpy_cross)
         loads = loads_mpy(self.micropython)
         version, _ = header = mpy_header(lib["client"])
         check_mpy(loads, header, "the unix port")
@@ -91,8 +92,10 @@ class Runner:
         if refresh:  # the first API call is answered 401: one renewal (refresh grant), one retry
             stub.faults({"kind": "status", "status": 401, "path": "/api/"})
         out = self.port.out
-        ca = str(self.ca_file) if scheme == "https" else "-"
-        env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (out, out / "lib"))
+        # paths relative to out, the cwd: they are strings in the heap, and the figures must
+        # not depend on where the checkout is
+        ca = os.path.relpath(self.ca_file, out) if scheme == "https" else "-"
+        env = dict(os.environ, MICROPYPATH=".:lib:.frozen")
         cmd = [self.port.micropython, "-X", "heapsize=%d" % heap, "-m", "bench_device",
                "lib" if mode.startswith("lib") else "naive", stub.url, SCOPE, DEFAULT_CLIENT_ID,
                DEFAULT_CLIENT_SECRET, ca, str(cycles), "1" if report else "0"]
