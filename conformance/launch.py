@@ -334,12 +334,18 @@ def authlib_server():
         CLIENT_AUTH_METHODS = ClientCredentials.TOKEN_ENDPOINT_AUTH_METHODS
 
         def query_token(self, token_string, token_type_hint):
-            t = tokens.get(token_string)
-            return {"access_token": token_string, "client_id": t[0]} if t else None
+            if token_string in tokens:
+                return Token(token_string)
 
         def revoke_token(self, token, request):
-            t = tokens[token["access_token"]]
-            tokens[token["access_token"]] = t[:3] + (True,)
+            tokens[token.value] = tokens[token.value][:3] + (True,)
+
+    class Token(rfc6749.TokenMixin):
+        def __init__(self, value):
+            self.value = value
+
+        def check_client(self, client):
+            return tokens[self.value][0] == client.get_client_id()
 
     class Payload(rfc6749.OAuth2Payload):
         def __init__(self, form):
