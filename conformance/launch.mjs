@@ -2,24 +2,17 @@
 // protected resource beside it that checks bearer tokens against that server's JWKS.
 // usage: node launch.mjs oidc_provider|oauth2_mock
 // Prints one JSON line when ready: the URLs and the registered clients. Exits with its parent.
+// The clients are conformance/clients.json's; the test PKI is the folder in env
+// CONFORMANCE_PKI (pki.py: made by conftest).
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 
-// Secrets with every character that Basic encoding can get wrong (RFC 6749 2.3.1), one
-// printable ASCII only (RFC 6749 appendix A: VSCHAR), one with non-ASCII as well.
-const SPECIAL = 'p:a+s/s%w&o=r d';
-const UTF8 = 'p:a+s/s%w&o=r d-\u00e9\u20ac';
-const SCOPES = ['read', 'write'];
-const API = 'https://api.example.test/';  // the resource indicator / audience
-const CLIENTS = [
-  { id: 'conf-basic', secret: 's3cret-basic', auth: 'basic' },
-  { id: 'conf-post', secret: 's3cret-post', auth: 'post' },
-  { id: 'conf-special-basic', secret: SPECIAL, auth: 'basic' },
-  { id: 'conf-special-post', secret: SPECIAL, auth: 'post' },
-  { id: 'conf-utf8-basic', secret: UTF8, auth: 'basic' },
-  { id: 'conf-utf8-post', secret: UTF8, auth: 'post' },
-];
+const { clients: CLIENTS, scopes: SCOPES, api: API } = JSON.parse(
+  readFileSync(new URL('./clients.json', import.meta.url), 'utf8'));
+const PKI = process.env.CONFORMANCE_PKI;
+const pki = (name) => readFileSync(`${PKI}/${name}`);
 
 function version(pkg) {
   const url = new URL(`./node_modules/${pkg}/package.json`, import.meta.url);
@@ -70,6 +63,18 @@ function introspectingHandler(introspectionUrl, id, secret) {
   };
 }
 
+// A client of clients.json as oidc-provider registers it (its client metadata, RFC 7591).
+function oidcClient(c) {
+  const client = { client_id: c.id, grant_types: ['client_credentials'], response_types: [],
+    redirect_uris: [], scope: SCOPES.join(' '), token_endpoint_auth_method: c.auth };
+  if (c.secret !== null) client.client_secret = c.secret;
+  if (c.tls_client_auth_san_dns) client.tls_client_auth_san_dns = c.tls_client_auth_san_dns;
+  if (c.auth === 'self_signed_tls_client_auth') {
+    client.jwks = { keys: [JSON.parse(pki('selfsigned.jwk.json'))] };  // matched by x5t#S256
+  }
+  return client;
+}
+
 async function oidcProvider() {
   const { default: Provider, errors } = await import('oidc-provider');
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -80,20 +85,24 @@ async function oidcProvider() {
   const resourceServer = { client_id: 'conf-api', client_secret: 'api-s3cret', grant_types: [],
     response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
   const provider = new Provider(issuer, {
-    clients: [resourceServer, ...CLIENTS.map((c) => ({
-      client_id: c.id,
-      client_secret: c.secret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      scope: SCOPES.join(' '),
-      token_endpoint_auth_method: c.auth === 'basic' ? 'client_secret_basic' : 'client_secret_post',
-    }))],
+    clients: [resourceServer, ...CLIENTS.map(oidcClient)],
     jwks: { keys: [jwk] },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt',
+      'tls_client_auth', 'self_signed_tls_client_auth'],
     scopes: [...SCOPES, 'admin'],  // admin exists but no client may have it
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 8705 on the HTTPS listener: the socket's certificate, verified against the test CA
+      mTLS: {
+        enabled: true,
+        tlsClientAuth: true,
+        selfSignedTlsClientAuth: true,
+        getCertificate: (ctx) => ctx.socket.getPeerX509Certificate?.(),
+        certificateAuthorized: (ctx) => ctx.socket.authorized === true,
+        certificateSubjectMatches: (ctx, property, expected) => property === 'tls_client_auth_san_dns'
+          && (ctx.socket.getPeerX509Certificate()?.subjectAltName || '').split(', ').includes(`DNS:${expected}`),
+      },
       introspection: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -110,13 +119,20 @@ async function oidcProvider() {
   const opaqueApi = introspectingHandler(`${issuer}/token/introspection`, resourceServer.client_id,
     resourceServer.client_secret);
   const koa = provider.callback();
-  server.on('request', (req, res) => {
+  const route = (req, res) => {
     if (req.url.startsWith('/api/')) return api(req, res);
     if (req.url.startsWith('/opaque-api/')) return opaqueApi(req, res);
     return koa(req, res);
-  });
+  };
+  server.on('request', route);
+  // the same provider over HTTPS (test CA), asking for a client certificate; a client assertion's
+  // aud may be this listener's own token URL (the provider takes the request's origin)
+  const tlsServer = createHttpsServer({ key: pki('server.key'), cert: pki('server.pem'),
+    ca: pki('ca.pem'), requestCert: true, rejectUnauthorized: false }, route);
+  const tlsPort = await listen(tlsServer);
   return { server: 'oidc-provider', version: version('oidc-provider'), issuer,
     token_url: `${issuer}/token`, api_url: `${issuer}/api/whoami`,
+    tls_token_url: `https://localhost:${tlsPort}/token`,
     opaque_api_url: `${issuer}/opaque-api/whoami`, resource: API };
 }
 
@@ -173,4 +189,5 @@ process.stdin.resume();
 const info = await starters[name]();
 info.clients = CLIENTS;
 info.scopes = SCOPES;
+info.pki = PKI ?? null;
 process.stdout.write(`${JSON.stringify({ ready: name, ...info })}\n`);

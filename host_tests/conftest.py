@@ -133,6 +133,19 @@ def real_server(name):
     return _servers[name][1]
 
 
+def conformance_server(name):
+    """The ready line of a real server, for a host test (no runtime twin): started once, skipped
+    (or failed, under CI) like a device test when it cannot be had."""
+    import json
+
+    reason = real_server(name)
+    if reason and os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        raise ServerUnavailable(reason)
+    if reason:
+        pytest.skip(reason)
+    return json.loads(os.environ["SERVER_" + name.upper()])
+
+
 def _launcher(name):
     """(command, None) that starts the named server, or (None, why it cannot)."""
     if name not in NODE_SERVERS:
