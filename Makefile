@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -
 PYTHON  ?= python3
 NODE_STAMP := conformance/node_modules/.package-lock.json
 
-.PHONY: run run-aio test lint venv clean conformance bench deploy virtual-board provision
+.PHONY: run run-aio test lint venv clean conformance glewlwyd bench deploy virtual-board provision
 
 venv: $(STAMP)
 
@@ -25,7 +25,7 @@ run-aio: $(STAMP)
 	$(PY) tools/run_local.py --micropython $(MP) --asyncio
 
 # The whole suite: CPython and MicroPython unix port.
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) glewlwyd
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -43,14 +43,30 @@ virtual-board: $(STAMP)
 provision: $(STAMP)
 	$(PY) tools/provision.py $(PROVISION_ARGS)
 
-# The real OAuth servers of the conformance tests, pinned by conformance/package-lock.json.
-# Without npm (or offline) a developer's run skips those tests and says why; CI fails.
-conformance: $(NODE_STAMP)
+# The real OAuth servers of the conformance tests (conformance/SERVERS.md): the Node ones
+# pinned by conformance/package-lock.json, authlib by requirements-dev.txt (the venv), Glewlwyd
+# from Debian. Without one (no npm, offline, not root) a developer's run skips its tests and
+# says why; CI fails.
+conformance: $(NODE_STAMP) $(STAMP) glewlwyd
 
 $(NODE_STAMP): conformance/package.json conformance/package-lock.json
 	@if command -v npm >/dev/null && (cd conformance && npm ci --no-audit --no-fund); then :; \
 	elif [ -n "$$CI" ]; then echo "conformance: npm ci failed or npm is missing" >&2; exit 1; \
 	else echo "conformance: npm ci failed or npm is missing: those tests will be skipped"; fi
+
+# Debian's glewlwyd, with no configuration of its own ("No configuration": its postinst would
+# otherwise set up a database); conformance/launch.py gives each test session a fresh one.
+GLEWLWYD_DEBS := glewlwyd dbconfig-no-thanks
+glewlwyd:
+	@if command -v glewlwyd >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && echo "glewlwyd glewlwyd/config_type select No configuration" | debconf-set-selections \
+	    && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(GLEWLWYD_DEBS) \
+	         || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	         apt-get install -y -q --no-install-recommends $(GLEWLWYD_DEBS); }; } \
+	    ; then :; \
+	elif [ -n "$$CI" ]; then echo "conformance: apt-get install glewlwyd failed" >&2; exit 1; \
+	else echo "conformance: glewlwyd is missing (as root: make glewlwyd): its tests will be skipped"; fi
 
 # Footprint and fleet benchmark against the naive requests snippet: a table, and
 # bench-results.json (see the README's "Footprint and benchmark"). About 20 s.
