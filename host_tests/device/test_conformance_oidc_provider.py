@@ -150,3 +150,9 @@ def test_https_with_the_test_ca():
     s = info()
     assert client(s, "conf-special-basic", "read", tls=True).token().scope == "read"
     assert client(s, "conf-special-post", "read", tls=True, auth="post").token().scope == "read"
+
+
+def test_a_client_registered_for_basic_may_not_post():
+    s = info()
+    e = raises(OAuthError, client(s, "conf-basic", "read", auth="post").token)
+    assert e.error == "invalid_client" and e.status == 401
