@@ -113,6 +113,17 @@ def check_revoked_token_renewed_once(info):
     assert rec.seen == [token, ok, ("GET", info["api_url"], 401), token, ok], rec.seen
 
 
+def check_jwt_for_the_api(info, c):
+    """c's token is a JWT for the API (its aud), and the API takes it; returns the claims the
+    API saw."""
+    from oauthcc.jwt import claims
+
+    assert claims(c.token().access_token)["aud"] == info["resource"]
+    r = c.request("GET", info["api_url"])
+    assert r.status == 200, r.body
+    return r.json()["claims"]
+
+
 def check_401_after_one_renewal(info, rec, r):
     """The resource refused the token: one renewal and one retry, then the 401 is returned;
     and the resource refuses a forged token too, so its check is real."""
