@@ -1,6 +1,6 @@
 // Starts one real OAuth 2.0 server on 127.0.0.1 for the conformance tests, with a tiny
 // protected resource beside it that checks bearer tokens against that server's JWKS.
-// usage: node launch.mjs oidc_provider|oauth2_mock
+// usage: node launch.mjs oidc_provider|oauth2_mock|node_oauth2_server
 // Prints one JSON line when ready: the URLs and the registered clients. Exits with its parent.
 // The clients are conformance/clients.json's; the test PKI is the folder in env
 // CONFORMANCE_PKI (pki.py: made by conftest).
@@ -172,11 +172,85 @@ async function oauth2Mock() {
     resource: API };
 }
 
+// @node-oauth/oauth2-server: the library's token handler and client-credentials grant, with an
+// in-memory model (our glue: the model compares secrets and scopes, as its docs show) and a
+// minimal RFC 7009 revocation route of ours, so a revoked token can make the resource say 401.
+async function nodeOauth2Server() {
+  const { default: OAuth2Server } = await import('@node-oauth/oauth2-server');
+  const { Request, Response } = OAuth2Server;
+  const tokens = new Map();  // access token -> token as saved
+  const secretClients = CLIENTS.filter((c) => c.secret !== null
+    && ['client_secret_basic', 'client_secret_post'].includes(c.auth));
+  const oauth = new OAuth2Server({
+    accessTokenLifetime: 3600,
+    model: {
+      getClient: async (id, secret) => {
+        const c = secretClients.find((x) => x.id === id && x.secret === secret);
+        return c ? { id: c.id, grants: ['client_credentials'] } : null;
+      },
+      getUserFromClient: async (client) => ({ id: client.id }),
+      // the documentation's example, and no scope asked is none granted
+      validateScope: async (user, client, scope) => (scope === undefined ? [] : scope.every(
+        (x) => SCOPES.includes(x)) && scope),
+      saveToken: async (token, client, user) => {
+        const saved = { ...token, client, user };
+        tokens.set(token.accessToken, saved);
+        return saved;
+      },
+      getAccessToken: async (accessToken) => tokens.get(accessToken) || null,
+    },
+  });
+  const body = (req) => new Promise((resolve) => {
+    let data = '';
+    req.on('data', (chunk) => { data += chunk; });
+    req.on('end', () => resolve(Object.fromEntries(new URLSearchParams(data))));
+  });
+  const reply = (res, response) => {
+    res.writeHead(response.status, { 'content-type': 'application/json', ...response.headers });
+    res.end(response.body === undefined ? '' : JSON.stringify(response.body));
+  };
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const request = new Request({ method: req.method, headers: req.headers,
+      query: Object.fromEntries(url.searchParams), body: req.method === 'POST' ? await body(req) : {} });
+    const response = new Response(res);
+    if (url.pathname === '/token') {
+      await oauth.token(request, response).catch(() => {});  // the error is in response
+      return reply(res, response);
+    }
+    if (url.pathname === '/revoke') {  // ours: the client's own token, Basic or body credentials
+      const { default: basicAuth } = await import('basic-auth');
+      const b = basicAuth(req);
+      const client = await oauth.options.model.getClient(b ? b.name : request.body.client_id,
+        b ? b.pass : request.body.client_secret);
+      const t = tokens.get(request.body.token);
+      if (!client) return send(res, 401, { error: 'invalid_client' });
+      if (t && t.client.id === client.id) tokens.delete(request.body.token);
+      return send(res, 200, {});
+    }
+    if (url.pathname === '/api/whoami') {
+      try {
+        const t = await oauth.authenticate(request, response);
+        return send(res, 200, { ok: true, claims: { client_id: t.client.id, scope: t.scope } });
+      } catch (e) {
+        return send(res, e.code || 401, { error: e.name }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+      }
+    }
+    return send(res, 404, { error: 'not_found' });
+  });
+  const port = await listen(server);
+  const origin = `http://127.0.0.1:${port}`;
+  return { server: '@node-oauth/oauth2-server', version: version('@node-oauth/oauth2-server'),
+    issuer: origin, token_url: `${origin}/token`, revoke_url: `${origin}/revoke`,
+    api_url: `${origin}/api/whoami` };
+}
+
 if (Number(process.versions.node.split('.')[0]) < 20) {
   console.error(`Node.js 20.19 or later is needed (oidc-provider 9, jose 6); this is ${process.version}`);
   process.exit(1);
 }
-const starters = { oidc_provider: oidcProvider, oauth2_mock: oauth2Mock };
+const starters = { oidc_provider: oidcProvider, oauth2_mock: oauth2Mock,
+  node_oauth2_server: nodeOauth2Server };
 const name = process.argv[2];
 if (!starters[name]) {
   console.error(`usage: node launch.mjs ${Object.keys(starters).join('|')}`);

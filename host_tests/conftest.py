@@ -101,7 +101,7 @@ def tls_stub():
 # clients) as JSON in env SERVER_<NAME>, and the test PKI's folder in CONFORMANCE_PKI. Under
 # CI a server that cannot be had fails the test; elsewhere the test is skipped with the reason.
 CONFORMANCE = ROOT / "conformance"
-NODE_SERVERS = ("oidc_provider", "oauth2_mock")  # the rest are launch.py's
+NODE_SERVERS = ("oidc_provider", "oauth2_mock", "node_oauth2_server")  # the rest are launch.py's
 SERVER_START_TIMEOUT = 30  # seconds; a start takes one or two
 _servers = {}  # name -> (process or None, reason for not having it or None)
 _started = []  # names, in start order, for the summary line
