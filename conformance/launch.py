@@ -1,6 +1,6 @@
 # Starts one real OAuth 2.0 server that is not a Node program on 127.0.0.1 for the conformance
 # tests (launch.mjs starts the Node ones), with a tiny protected resource beside it.
-# usage: python launch.py glewlwyd|authlib
+# usage: python launch.py glewlwyd|authlib|lemonldap
 # Prints one JSON line when ready: URLs, registered clients, HTTPS URLs (test CA from env
 # CONFORMANCE_PKI, see pki.py). Exits when its stdin ends, and takes its servers with it.
 import base64
@@ -194,8 +194,8 @@ def _glewlwyd_client(c, tls_url):
 def glewlwyd():
     exe = shutil.which("glewlwyd")
     if not exe or not GLEWLWYD_SQL.exists():
-        raise SystemExit("glewlwyd is not installed (Debian package glewlwyd: `make "
-                         "conformance` as root, or apt-get install glewlwyd)")
+        raise SystemExit("glewlwyd is not installed (Debian package glewlwyd: as root, "
+                         "make conformance-debs)")
     d = Path(tempfile.mkdtemp(prefix="oauthcc-glewlwyd-"))
     import atexit
     import sqlite3
@@ -437,7 +437,116 @@ def authlib_server():
             "api_url": "http://127.0.0.1:%d/api/whoami" % api_port}
 
 
-STARTERS = {"glewlwyd": glewlwyd, "authlib": authlib_server}
+# -- LemonLDAP::NG (Debian liblemonldap-ng-portal-perl): its portal's OpenID Connect issuer -----
+# The portal is a PSGI program: plackup runs it, with an ini file and a File configuration
+# store of ours (the package's own default configuration, plus an OIDC issuer and our clients).
+
+LLNG_PSGI = Path("/usr/share/lemonldap-ng/portal/htdocs/index.psgi")
+LLNG_DEFAULT_CONF = Path("/var/lib/lemonldap-ng/conf/lmConf-1.json")
+LLNG_INI = """[all]
+logLevel = debug
+[configuration]
+type = File
+dirName = %(d)s/conf
+localStorage = Cache::FileCache
+localStorageOptions = { 'namespace' => 'lemonldap-ng-config', 'cache_root' => '%(d)s/cache' }
+[portal]
+staticPrefix = /static
+templateDir = /usr/share/lemonldap-ng/portal/templates
+languages = en
+"""
+
+
+def _rsa_pem():
+    from cryptography.hazmat.primitives import serialization as s
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return (key.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL,
+                              s.NoEncryption()).decode(),
+            key.public_key().public_bytes(s.Encoding.PEM,
+                                          s.PublicFormat.SubjectPublicKeyInfo).decode())
+
+
+def lemonldap():
+    plackup = shutil.which("plackup")
+    if not plackup or not LLNG_PSGI.exists() or not LLNG_DEFAULT_CONF.exists():
+        raise SystemExit("LemonLDAP::NG is not installed (Debian packages "
+                         "liblemonldap-ng-portal-perl and more: as root, make conformance-debs)")
+    import atexit
+
+    d = Path(tempfile.mkdtemp(prefix="oauthcc-lemonldap-"))
+    atexit.register(shutil.rmtree, d, True)
+    for sub in ("conf", "cache", "sessions/lock", "psessions/lock", "notifications"):
+        (d / sub).mkdir(parents=True)
+    port = _free_port()
+    url = "http://127.0.0.1:%d/" % port
+    conf = json.loads(LLNG_DEFAULT_CONF.read_text())
+    private, public = _rsa_pem()
+    secret_clients = [c for c in CLIENTS if c["auth"] in ("client_secret_basic",
+                                                           "client_secret_post")]
+    conf.update({
+        "portal": url, "domain": "127.0.0.1", "cfgNum": 1,
+        # the demo's self-registration and notifications need mail modules: not ours to test
+        "registerDB": "Null", "notification": 0,
+        "globalStorageOptions": dict(conf["globalStorageOptions"], Directory=str(
+            d / "sessions"), LockDirectory=str(d / "sessions/lock")),
+        "persistentStorageOptions": {"Directory": str(d / "psessions"),
+                                     "LockDirectory": str(d / "psessions/lock")},
+        "localSessionStorageOptions": dict(conf["localSessionStorageOptions"],
+                                           cache_root=str(d / "cache")),
+        "notificationStorageOptions": {"dirName": str(d / "notifications")},
+        "issuerDBOpenIDConnectActivation": 1,
+        "oidcServiceMetaDataIssuer": url.rstrip("/"),
+        "oidcServicePrivateKeySig": private, "oidcServicePublicKeySig": public,
+        "oidcServiceKeyIdSig": "conf",
+        "oidcServiceAllowOnlyDeclaredScopes": 1,  # else any scope asked is granted
+        "oidcRPMetaDataOptions": {"rp-" + c["id"]: {
+            "oidcRPMetaDataOptionsClientID": c["id"],
+            "oidcRPMetaDataOptionsClientSecret": c["secret"],
+            "oidcRPMetaDataOptionsPublic": 0,
+            "oidcRPMetaDataOptionsAllowClientCredentialsGrant": 1,
+            "oidcRPMetaDataOptionsAccessTokenExpiration": 3600} for c in secret_clients},
+        # a scope is granted when it was asked ($requested); nothing else is known
+        "oidcRPMetaDataScopeRules": {"rp-" + c["id"]: {s: "$requested" for s in SCOPES}
+                                     for c in secret_clients},
+        "oidcRPMetaDataExportedVars": {"rp-" + c["id"]: {} for c in secret_clients},
+    })
+    (d / "conf" / "lmConf-1.json").write_text(json.dumps(conf))
+    (d / "lemonldap-ng.ini").write_text(LLNG_INI % {"d": d})
+    env = dict(os.environ, LLNG_DEFAULTCONFFILE=str(d / "lemonldap-ng.ini"))
+    os.environ.update(env)  # _start passes our environment on
+    cmd = [plackup, "-E", "deployment", "--host", "127.0.0.1", str(LLNG_PSGI)]
+    _start(cmd + ["--port", str(port)], sys.stderr, url + ".well-known/openid-configuration",
+           timeout=20)
+    # HTTPS: a second portal process on the same configuration and session files
+    tls_port = _free_port()
+    tls_url = "https://localhost:%d/" % tls_port
+    _start(cmd + ["--port", str(tls_port), "--ssl", "1", "--ssl-key-file", str(
+        PKI / "server.key"), "--ssl-cert-file", str(PKI / "server.pem")], sys.stderr,
+        tls_url + ".well-known/openid-configuration", timeout=20)
+
+    def check(token):  # RFC 7662 introspection, as conf-basic
+        from urllib.parse import urlencode
+
+        c = next(c for c in CLIENTS if c["id"] == "conf-basic")
+        auth = base64.b64encode(("%s:%s" % (c["id"], c["secret"])).encode()).decode()
+        req = urllib.request.Request(url + "oauth2/introspect", urlencode(
+            {"token": token}).encode(), {"Authorization": "Basic " + auth})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            answer = json.loads(r.read())
+        return answer if answer.get("active") else None
+
+    api_port = _serve(resource(check))
+    version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}",
+                              "liblemonldap-ng-portal-perl"],
+                             capture_output=True, text=True).stdout or "?"
+    return {"server": "LemonLDAP::NG", "version": version, "issuer": url.rstrip("/"),
+            "token_url": url + "oauth2/token", "tls_token_url": tls_url + "oauth2/token",
+            "api_url": "http://127.0.0.1:%d/api/whoami" % api_port}
+
+
+STARTERS = {"glewlwyd": glewlwyd, "authlib": authlib_server, "lemonldap": lemonldap}
 
 
 def main():

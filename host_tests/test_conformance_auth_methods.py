@@ -20,14 +20,16 @@ from conftest import conformance_server
 from conformance import secret  # host_tests/device/conformance.py
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-HTTPS_SERVERS = ("oidc_provider", "glewlwyd", "authlib")
+HTTPS_SERVERS = ("oidc_provider", "glewlwyd", "authlib", "lemonldap")
 # which server takes which method (over HTTPS; client_secret_jwt over HTTP too)
 OFFERS = {"oidc_provider": {"client_secret_jwt", "tls_client_auth", "self_signed_tls_client_auth"},
           "glewlwyd": {"client_secret_jwt", "tls_client_auth", "self_signed_tls_client_auth"},
-          "authlib": {"client_secret_jwt"}}
+          "authlib": {"client_secret_jwt"},
+          "lemonldap": set()}
 # does a client assertion for the other listener's token URL fail? (authlib: our glue lists
 # both URLs in get_audiences, which has no request to tell them apart)
-AUD_IS_THE_REQUEST_URL = {"oidc_provider": True, "glewlwyd": True, "authlib": False}
+AUD_IS_THE_REQUEST_URL = {"oidc_provider": True, "glewlwyd": True, "authlib": False,
+                          "lemonldap": True}
 
 
 def b64url(data):
@@ -76,6 +78,9 @@ def test_client_secret_jwt(name, tls):
     url = info["tls_token_url" if tls else "token_url"]
     for cid in ("conf-jwt", "conf-special-jwt"):
         status, body = token_request(url, jwt_fields(info, cid, url))
+        if "client_secret_jwt" not in OFFERS[name]:
+            assert status in (400, 401) and body["error"] == "invalid_client", (status, body)
+            return
         assert status == 200 and body["scope"] == "read", (cid, status, body)
     other = info["token_url" if tls else "tls_token_url"]
     status, _ = token_request(url, jwt_fields(info, "conf-jwt", other))
