@@ -33,14 +33,10 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _tls_context(client_ca=False):
-    """The HTTPS listeners' context: the test CA's localhost certificate; client_ca=True also
-    asks for a client certificate (optional, so one listener serves every method)."""
+def _tls_context():
+    """The HTTPS listeners' context: the test CA's localhost certificate."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(PKI / "server.pem", PKI / "server.key")
-    if client_ca:
-        ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.load_verify_locations(PKI / "ca.pem")
     return ctx
 
 

@@ -89,6 +89,22 @@ def check_expiry_makes_a_new_grant(info):
     assert rec.seen == [("POST", info["token_url"], 200)] * 2  # two client-credentials grants
 
 
+def wrong_secret(info):
+    """How the server refuses a wrong secret, sent by Basic and in the body."""
+    return {"basic": outcome(client(info, "conf-basic", "read", client_secret="wrong")),
+            "post": outcome(client(info, "conf-post", "read", client_secret="wrong",
+                                   auth="post"))}
+
+
+def plain_secret_token(info, scope="read write"):
+    """A plain secret works in every style; returns conf-basic's token, checked for what
+    every server here agrees on: Bearer, one hour, no refresh token for client credentials."""
+    assert secret_styles(info, "conf") == {"rfc": "ok", "raw": "ok", "post": "ok"}
+    t = client(info, "conf-basic", scope).token()
+    assert t.token_type == "Bearer" and t.expires_in == 3600 and t.refresh_token is None
+    return t
+
+
 def revoke(info, access_token, client_id="conf-basic"):
     """RFC 7009 revocation at the server's revoke_url, as the client itself (Basic)."""
     from oauthcc.encoding import basic_auth, form_encode
