@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -
 PYTHON  ?= python3
 NODE_STAMP := conformance/node_modules/.package-lock.json
 
-.PHONY: run run-aio test lint venv clean conformance bench deploy virtual-board provision
+.PHONY: run run-aio test lint venv clean conformance conformance-debs bench deploy virtual-board provision
 
 venv: $(STAMP)
 
@@ -25,7 +25,7 @@ run-aio: $(STAMP)
 	$(PY) tools/run_local.py --micropython $(MP) --asyncio
 
 # The whole suite: CPython and MicroPython unix port.
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) conformance-debs
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -43,14 +43,37 @@ virtual-board: $(STAMP)
 provision: $(STAMP)
 	$(PY) tools/provision.py $(PROVISION_ARGS)
 
-# The real OAuth servers of the conformance tests, pinned by conformance/package-lock.json.
-# Without npm (or offline) a developer's run skips those tests and says why; CI fails.
-conformance: $(NODE_STAMP)
+# The real OAuth servers of the conformance tests (conformance/SERVERS.md): the Node ones
+# pinned by conformance/package-lock.json, authlib by requirements-dev.txt (the venv), Glewlwyd
+# and LemonLDAP::NG from Debian. Without one (no npm, offline, not root) a developer's run skips its tests and
+# says why; CI fails.
+conformance: $(NODE_STAMP) $(STAMP) conformance-debs
 
+# A worktree's node_modules may be a link to another checkout's: npm ci would empty that one
 $(NODE_STAMP): conformance/package.json conformance/package-lock.json
+	@if [ -L conformance/node_modules ]; then rm conformance/node_modules; fi
 	@if command -v npm >/dev/null && (cd conformance && npm ci --no-audit --no-fund); then :; \
 	elif [ -n "$$CI" ]; then echo "conformance: npm ci failed or npm is missing" >&2; exit 1; \
 	else echo "conformance: npm ci failed or npm is missing: those tests will be skipped"; fi
+
+# The Debian ones: Glewlwyd with no configuration of its own ("No configuration": its postinst
+# would otherwise set up a database; dbconfig-no-thanks keeps a database client away), and the
+# LemonLDAP::NG portal with what it loads but does not depend on (GD::SecurityImage, Image::Magick
+# for the captcha it always loads, String::Random, IO::String). conformance/launch.py gives
+# each test session fresh configurations.
+CONFORMANCE_DEBS := glewlwyd dbconfig-no-thanks liblemonldap-ng-portal-perl libplack-perl \
+	libgd-securityimage-perl libimage-magick-perl libstring-random-perl libio-string-perl
+conformance-debs:
+	@if [ "$$(dpkg-query -W -f '$${db:Status-Abbrev}\n' $(CONFORMANCE_DEBS) 2>/dev/null \
+	         | grep -c '^ii')" = "$(words $(CONFORMANCE_DEBS))" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && echo "glewlwyd glewlwyd/config_type select No configuration" | debconf-set-selections \
+	    && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(CONFORMANCE_DEBS) \
+	         || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	         apt-get install -y -q --no-install-recommends $(CONFORMANCE_DEBS); }; } \
+	    ; then :; \
+	elif [ -n "$$CI" ]; then echo "conformance: apt-get install $(CONFORMANCE_DEBS) failed" >&2; exit 1; \
+	else echo "conformance: Glewlwyd or LemonLDAP::NG is missing (as root: make conformance-debs): their tests will be skipped"; fi
 
 # Footprint and fleet benchmark against the naive requests snippet: a table, and
 # bench-results.json (see the README's "Footprint and benchmark"). About 20 s.

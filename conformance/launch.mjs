@@ -1,25 +1,18 @@
 // Starts one real OAuth 2.0 server on 127.0.0.1 for the conformance tests, with a tiny
 // protected resource beside it that checks bearer tokens against that server's JWKS.
-// usage: node launch.mjs oidc_provider|oauth2_mock
+// usage: node launch.mjs oidc_provider|oauth2_mock|node_oauth2_server
 // Prints one JSON line when ready: the URLs and the registered clients. Exits with its parent.
+// The clients are conformance/clients.json's; the test PKI is the folder in env
+// CONFORMANCE_PKI (pki.py: made by conftest).
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 
-// Secrets with every character that Basic encoding can get wrong (RFC 6749 2.3.1), one
-// printable ASCII only (RFC 6749 appendix A: VSCHAR), one with non-ASCII as well.
-const SPECIAL = 'p:a+s/s%w&o=r d';
-const UTF8 = 'p:a+s/s%w&o=r d-\u00e9\u20ac';
-const SCOPES = ['read', 'write'];
-const API = 'https://api.example.test/';  // the resource indicator / audience
-const CLIENTS = [
-  { id: 'conf-basic', secret: 's3cret-basic', auth: 'basic' },
-  { id: 'conf-post', secret: 's3cret-post', auth: 'post' },
-  { id: 'conf-special-basic', secret: SPECIAL, auth: 'basic' },
-  { id: 'conf-special-post', secret: SPECIAL, auth: 'post' },
-  { id: 'conf-utf8-basic', secret: UTF8, auth: 'basic' },
-  { id: 'conf-utf8-post', secret: UTF8, auth: 'post' },
-];
+const { clients: CLIENTS, scopes: SCOPES, api: API } = JSON.parse(
+  readFileSync(new URL('./clients.json', import.meta.url), 'utf8'));
+const PKI = process.env.CONFORMANCE_PKI;
+const pki = (name) => readFileSync(`${PKI}/${name}`);
 
 function version(pkg) {
   const url = new URL(`./node_modules/${pkg}/package.json`, import.meta.url);
@@ -70,6 +63,18 @@ function introspectingHandler(introspectionUrl, id, secret) {
   };
 }
 
+// A client of clients.json as oidc-provider registers it (its client metadata, RFC 7591).
+function oidcClient(c) {
+  const client = { client_id: c.id, grant_types: ['client_credentials'], response_types: [],
+    redirect_uris: [], scope: SCOPES.join(' '), token_endpoint_auth_method: c.auth };
+  if (c.secret !== null) client.client_secret = c.secret;
+  if (c.tls_client_auth_san_dns) client.tls_client_auth_san_dns = c.tls_client_auth_san_dns;
+  if (c.auth === 'self_signed_tls_client_auth') {
+    client.jwks = { keys: [JSON.parse(pki('selfsigned.jwk.json'))] };  // matched by x5t#S256
+  }
+  return client;
+}
+
 async function oidcProvider() {
   const { default: Provider, errors } = await import('oidc-provider');
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -80,20 +85,24 @@ async function oidcProvider() {
   const resourceServer = { client_id: 'conf-api', client_secret: 'api-s3cret', grant_types: [],
     response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
   const provider = new Provider(issuer, {
-    clients: [resourceServer, ...CLIENTS.map((c) => ({
-      client_id: c.id,
-      client_secret: c.secret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      scope: SCOPES.join(' '),
-      token_endpoint_auth_method: c.auth === 'basic' ? 'client_secret_basic' : 'client_secret_post',
-    }))],
+    clients: [resourceServer, ...CLIENTS.map(oidcClient)],
     jwks: { keys: [jwk] },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt',
+      'tls_client_auth', 'self_signed_tls_client_auth'],
     scopes: [...SCOPES, 'admin'],  // admin exists but no client may have it
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 8705 on the HTTPS listener: the socket's certificate, verified against the test CA
+      mTLS: {
+        enabled: true,
+        tlsClientAuth: true,
+        selfSignedTlsClientAuth: true,
+        getCertificate: (ctx) => ctx.socket.getPeerX509Certificate?.(),
+        certificateAuthorized: (ctx) => ctx.socket.authorized === true,
+        certificateSubjectMatches: (ctx, property, expected) => property === 'tls_client_auth_san_dns'
+          && (ctx.socket.getPeerX509Certificate()?.subjectAltName || '').split(', ').includes(`DNS:${expected}`),
+      },
       introspection: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -110,13 +119,20 @@ async function oidcProvider() {
   const opaqueApi = introspectingHandler(`${issuer}/token/introspection`, resourceServer.client_id,
     resourceServer.client_secret);
   const koa = provider.callback();
-  server.on('request', (req, res) => {
+  const route = (req, res) => {
     if (req.url.startsWith('/api/')) return api(req, res);
     if (req.url.startsWith('/opaque-api/')) return opaqueApi(req, res);
     return koa(req, res);
-  });
+  };
+  server.on('request', route);
+  // the same provider over HTTPS (test CA), asking for a client certificate; a client assertion's
+  // aud may be this listener's own token URL (the provider takes the request's origin)
+  const tlsServer = createHttpsServer({ key: pki('server.key'), cert: pki('server.pem'),
+    ca: pki('ca.pem'), requestCert: true, rejectUnauthorized: false }, route);
+  const tlsPort = await listen(tlsServer);
   return { server: 'oidc-provider', version: version('oidc-provider'), issuer,
     token_url: `${issuer}/token`, api_url: `${issuer}/api/whoami`,
+    tls_token_url: `https://localhost:${tlsPort}/token`,
     opaque_api_url: `${issuer}/opaque-api/whoami`, resource: API };
 }
 
@@ -156,11 +172,85 @@ async function oauth2Mock() {
     resource: API };
 }
 
+// @node-oauth/oauth2-server: the library's token handler and client-credentials grant, with an
+// in-memory model (our glue: the model compares secrets and scopes, as its docs show) and a
+// minimal RFC 7009 revocation route of ours, so a revoked token can make the resource say 401.
+async function nodeOauth2Server() {
+  const { default: OAuth2Server } = await import('@node-oauth/oauth2-server');
+  const { Request, Response } = OAuth2Server;
+  const tokens = new Map();  // access token -> token as saved
+  const secretClients = CLIENTS.filter((c) => c.secret !== null
+    && ['client_secret_basic', 'client_secret_post'].includes(c.auth));
+  const oauth = new OAuth2Server({
+    accessTokenLifetime: 3600,
+    model: {
+      getClient: async (id, secret) => {
+        const c = secretClients.find((x) => x.id === id && x.secret === secret);
+        return c ? { id: c.id, grants: ['client_credentials'] } : null;
+      },
+      getUserFromClient: async (client) => ({ id: client.id }),
+      // the documentation's example, and no scope asked is none granted
+      validateScope: async (user, client, scope) => (scope === undefined ? [] : scope.every(
+        (x) => SCOPES.includes(x)) && scope),
+      saveToken: async (token, client, user) => {
+        const saved = { ...token, client, user };
+        tokens.set(token.accessToken, saved);
+        return saved;
+      },
+      getAccessToken: async (accessToken) => tokens.get(accessToken) || null,
+    },
+  });
+  const body = (req) => new Promise((resolve) => {
+    let data = '';
+    req.on('data', (chunk) => { data += chunk; });
+    req.on('end', () => resolve(Object.fromEntries(new URLSearchParams(data))));
+  });
+  const reply = (res, response) => {
+    res.writeHead(response.status, { 'content-type': 'application/json', ...response.headers });
+    res.end(response.body === undefined ? '' : JSON.stringify(response.body));
+  };
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const request = new Request({ method: req.method, headers: req.headers,
+      query: Object.fromEntries(url.searchParams), body: req.method === 'POST' ? await body(req) : {} });
+    const response = new Response(res);
+    if (url.pathname === '/token') {
+      await oauth.token(request, response).catch(() => {});  // the error is in response
+      return reply(res, response);
+    }
+    if (url.pathname === '/revoke') {  // ours: the client's own token, Basic or body credentials
+      const { default: basicAuth } = await import('basic-auth');
+      const b = basicAuth(req);
+      const client = await oauth.options.model.getClient(b ? b.name : request.body.client_id,
+        b ? b.pass : request.body.client_secret);
+      const t = tokens.get(request.body.token);
+      if (!client) return send(res, 401, { error: 'invalid_client' });
+      if (t && t.client.id === client.id) tokens.delete(request.body.token);
+      return send(res, 200, {});
+    }
+    if (url.pathname === '/api/whoami') {
+      try {
+        const t = await oauth.authenticate(request, response);
+        return send(res, 200, { ok: true, claims: { client_id: t.client.id, scope: t.scope } });
+      } catch (e) {
+        return send(res, e.code || 401, { error: e.name }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+      }
+    }
+    return send(res, 404, { error: 'not_found' });
+  });
+  const port = await listen(server);
+  const origin = `http://127.0.0.1:${port}`;
+  return { server: '@node-oauth/oauth2-server', version: version('@node-oauth/oauth2-server'),
+    issuer: origin, token_url: `${origin}/token`, revoke_url: `${origin}/revoke`,
+    api_url: `${origin}/api/whoami` };
+}
+
 if (Number(process.versions.node.split('.')[0]) < 20) {
   console.error(`Node.js 20.19 or later is needed (oidc-provider 9, jose 6); this is ${process.version}`);
   process.exit(1);
 }
-const starters = { oidc_provider: oidcProvider, oauth2_mock: oauth2Mock };
+const starters = { oidc_provider: oidcProvider, oauth2_mock: oauth2Mock,
+  node_oauth2_server: nodeOauth2Server };
 const name = process.argv[2];
 if (!starters[name]) {
   console.error(`usage: node launch.mjs ${Object.keys(starters).join('|')}`);
@@ -173,4 +263,5 @@ process.stdin.resume();
 const info = await starters[name]();
 info.clients = CLIENTS;
 info.scopes = SCOPES;
+info.pki = PKI ?? null;
 process.stdout.write(`${JSON.stringify({ ready: name, ...info })}\n`);

@@ -97,14 +97,33 @@ def tls_stub():
     return _tls
 
 
-# Real OAuth 2.0 servers (conformance/launch.mjs) for device modules that declare
-# NEEDS_SERVERS = ("oidc_provider", ...). Each starts once per session; the test gets its
-# ready line (URLs, clients) as JSON in env SERVER_<NAME>. Under CI a server that cannot be
-# had fails the test; elsewhere the test is skipped with the reason.
+# Real OAuth 2.0 servers for device modules that declare NEEDS_SERVERS = ("oidc_provider", ...):
+# the Node ones by conformance/launch.mjs, the others (a Debian package, a PyPI library) by
+# conformance/launch.py. Each starts once per session; the test gets its ready line (URLs,
+# clients) as JSON in env SERVER_<NAME>, and the test PKI's folder in CONFORMANCE_PKI. Under
+# CI a server that cannot be had fails the test; elsewhere the test is skipped with the reason.
 CONFORMANCE = ROOT / "conformance"
-SERVER_START_TIMEOUT = 30  # seconds; a start takes about one
+NODE_SERVERS = ("oidc_provider", "oauth2_mock", "node_oauth2_server")  # the rest are launch.py's
+SERVER_START_TIMEOUT = 30  # seconds; a start takes one or two
 _servers = {}  # name -> (process or None, reason for not having it or None)
 _started = []  # names, in start order, for the summary line
+_pki = None
+
+
+def conformance_pki():
+    """The servers' test CA, their certificates and the clients' (conformance/pki.py), made
+    once per session in a temp dir named by env CONFORMANCE_PKI."""
+    global _pki
+    if _pki is None:
+        import importlib.util
+        import tempfile
+
+        spec = importlib.util.spec_from_file_location("conformance_pki", CONFORMANCE / "pki.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _pki = mod.make(Path(tempfile.mkdtemp(prefix="oauthcc-pki-")))
+        os.environ["CONFORMANCE_PKI"] = str(_pki)
+    return _pki
 
 
 def real_server(name):
@@ -116,21 +135,45 @@ def real_server(name):
     return _servers[name][1]
 
 
-def _start_server(name):
+def conformance_server(name):
+    """The ready line of a real server, for a host test (no runtime twin): started once, skipped
+    (or failed, under CI) like a device test when it cannot be had."""
     import json
-    import selectors
-    import time
 
+    reason = real_server(name)
+    if reason and os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        raise ServerUnavailable(reason)
+    if reason:
+        pytest.skip(reason)
+    return json.loads(os.environ["SERVER_" + name.upper()])
+
+
+def _launcher(name):
+    """(command, None) that starts the named server, or (None, why it cannot)."""
+    if name not in NODE_SERVERS:
+        return [sys.executable, str(CONFORMANCE / "launch.py"), name], None
     node = shutil.which("node")
     if not node:
         return None, "node is not installed (Node.js 20.19 or later; .ci/run installs it)"
     if not (CONFORMANCE / "node_modules" / ".package-lock.json").exists():
         return None, "conformance/node_modules is missing: `make conformance` runs npm ci"
+    return [node, str(CONFORMANCE / "launch.mjs"), name], None
+
+
+def _start_server(name):
+    import json
+    import selectors
+    import time
+
+    cmd, why = _launcher(name)
+    if cmd is None:
+        return None, why
+    conformance_pki()
     logdir = ROOT / "build" / "conformance"
     logdir.mkdir(parents=True, exist_ok=True)
     log = open(logdir / ("%s.log" % name), "wb")
-    p = subprocess.Popen([node, str(CONFORMANCE / "launch.mjs"), name], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=log, cwd=str(CONFORMANCE))
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                         cwd=str(CONFORMANCE))
     log.close()
     t0 = time.monotonic()
     sel = selectors.DefaultSelector()
@@ -179,6 +222,8 @@ def pytest_sessionfinish(session):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
+    if _pki is not None:
+        shutil.rmtree(_pki, ignore_errors=True)
 
 
 _runtime_counts = {}  # (runtime, outcome) -> device tests, for the summary line

@@ -1,6 +1,7 @@
-# Helpers for the conformance tests against real servers (conformance/launch.mjs).
+# Helpers for the conformance tests against real servers (conformance/launch.mjs, launch.py).
 # conftest.py starts each server a module names in NEEDS_SERVERS and passes its ready line
-# (URLs, registered clients) as JSON in env SERVER_<NAME>.
+# (URLs, registered clients) as JSON in env SERVER_<NAME>, the test PKI's folder in
+# CONFORMANCE_PKI (conformance/pki.py).
 import json
 import os
 
@@ -19,11 +20,40 @@ def secret(info, client_id):
     raise KeyError(client_id)
 
 
-def client(info, client_id, scope=None, **kw):
-    """A TokenClient for a registered client, made as a user would: the "custom" profile."""
+def pki(name):
+    """The path of a file of the test PKI: ca.pem, client.pem, client.key.der, ..."""
+    return os.getenv("CONFORMANCE_PKI") + "/" + name
+
+
+def client(info, client_id, scope=None, tls=False, **kw):
+    """A TokenClient for a registered client, made as a user would: the "custom" profile.
+    tls=True: the server's HTTPS listener, verified with the test CA."""
     kw.setdefault("rand", lambda n: n // 2)  # deterministic backoff jitter
+    if tls:
+        kw.setdefault("ca", pki("ca.pem"))
     return oauthcc.from_profile("custom", client_id, kw.pop("client_secret", None)
-                                or secret(info, client_id), scope, info["token_url"], **kw)
+                                or secret(info, client_id), scope,
+                                info["tls_token_url" if tls else "token_url"], **kw)
+
+
+def outcome(c):
+    """"ok" when the client gets a token, else the refusal as (error, status)."""
+    try:
+        c.token()
+        return "ok"
+    except oauthcc.OAuthError as e:
+        assert not e.retryable, e  # a refusal of the credentials is never worth a fast retry
+        return (e.error, e.status)
+
+
+def secret_styles(info, prefix, scope="read", tls=False):
+    """How the server takes one secret in each style, with default options otherwise: HTTP
+    Basic RFC 6749 2.3.1-encoded (our default), Basic raw, client_secret_post. prefix names
+    the pair of clients that hold it, e.g. "conf-special" (-basic and -post)."""
+    basic, post = prefix + "-basic", prefix + "-post"
+    return {"rfc": outcome(client(info, basic, scope, tls)),
+            "raw": outcome(client(info, basic, scope, tls, basic_encode=False)),
+            "post": outcome(client(info, post, scope, tls, auth="post"))}
 
 
 def api_call(info, access_token):
@@ -57,6 +87,57 @@ def check_expiry_makes_a_new_grant(info):
     t2 = c.token()
     assert t2 is not t1 and t2.refresh_token is None
     assert rec.seen == [("POST", info["token_url"], 200)] * 2  # two client-credentials grants
+
+
+def wrong_secret(info):
+    """How the server refuses a wrong secret, sent by Basic and in the body."""
+    return {"basic": outcome(client(info, "conf-basic", "read", client_secret="wrong")),
+            "post": outcome(client(info, "conf-post", "read", client_secret="wrong",
+                                   auth="post"))}
+
+
+def plain_secret_token(info, scope="read write"):
+    """A plain secret works in every style; returns conf-basic's token, checked for what
+    every server here agrees on: Bearer, one hour, no refresh token for client credentials."""
+    assert secret_styles(info, "conf") == {"rfc": "ok", "raw": "ok", "post": "ok"}
+    t = client(info, "conf-basic", scope).token()
+    assert t.token_type == "Bearer" and t.expires_in == 3600 and t.refresh_token is None
+    return t
+
+
+def revoke(info, access_token, client_id="conf-basic"):
+    """RFC 7009 revocation at the server's revoke_url, as the client itself (Basic)."""
+    from oauthcc.encoding import basic_auth, form_encode
+
+    r = Transport().request("POST", info["revoke_url"], form_encode(
+        {"token": access_token, "token_type_hint": "access_token"}),
+        {"Authorization": basic_auth(client_id, secret(info, client_id)),
+         "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200, (r.status, r.body)
+
+
+def check_revoked_token_renewed_once(info):
+    """A token revoked at the server: the resource answers 401, the client renews once and
+    its one retry succeeds."""
+    rec = Recorder()
+    c = client(info, "conf-basic", "read", transport=rec, api_origins=[info["api_url"]])
+    assert c.request("GET", info["api_url"]).status == 200
+    revoke(info, c.token().access_token)
+    r = c.request("GET", info["api_url"])
+    assert r.status == 200, r.body
+    token, ok = ("POST", info["token_url"], 200), ("GET", info["api_url"], 200)
+    assert rec.seen == [token, ok, ("GET", info["api_url"], 401), token, ok], rec.seen
+
+
+def check_jwt_for_the_api(info, c):
+    """c's token is a JWT for the API (its aud), and the API takes it; returns the claims the
+    API saw."""
+    from oauthcc.jwt import claims
+
+    assert claims(c.token().access_token)["aud"] == info["resource"]
+    r = c.request("GET", info["api_url"])
+    assert r.status == 200, r.body
+    return r.json()["claims"]
 
 
 def check_401_after_one_renewal(info, rec, r):

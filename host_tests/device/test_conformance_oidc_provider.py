@@ -144,3 +144,14 @@ def test_audience_parameter_is_ignored_use_resource():
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
     check_expiry_makes_a_new_grant(info())
+
+
+def test_https_with_the_test_ca():
+    s = info()
+    assert client(s, "conf-special-basic", "read", tls=True).token().scope == "read"
+    assert client(s, "conf-special-post", "read", tls=True, auth="post").token().scope == "read"
+
+
+def test_a_client_registered_for_basic_may_post_too():
+    # its token_endpoint_auth_method only tells secret-based from other methods
+    assert client(info(), "conf-basic", "read", auth="post").token().scope == "read"

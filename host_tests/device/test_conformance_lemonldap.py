@@ -1,0 +1,65 @@
+# Conformance with LemonLDAP::NG (Debian liblemonldap-ng-portal-perl, a Perl single-sign-on
+# suite we did not write): its portal's OpenID Connect issuer run by plackup, configured by
+# conformance/launch.py. Opaque tokens; the resource beside it asks its introspection
+# endpoint. Quirks: its Basic parser takes the Base64 up to the first "+", "/" or "=" and
+# splits on every ":", so a special secret works only in the body; and the answer has no
+# scope when everything asked was granted.
+import conformance as cf
+
+NEEDS_SERVERS = ("lemonldap",)
+
+
+def info():
+    return cf.server("lemonldap")
+
+
+def test_plain_secret_every_style_opaque_token_no_refresh():
+    assert cf.plain_secret_token(info(), "read").scope is None  # all asked was granted
+
+
+def test_special_secret_only_in_the_body():
+    assert cf.secret_styles(info(), "conf-special") == {"rfc": ("invalid_client", 401),
+                                                        "raw": ("invalid_client", 401),
+                                                        "post": "ok"}
+
+
+def test_non_ascii_secret_refused_in_every_style():
+    assert cf.secret_styles(info(), "conf-utf8") == {"rfc": ("invalid_client", 401),
+                                                     "raw": ("invalid_client", 401),
+                                                     "post": ("invalid_client", 400)}
+
+
+def test_bad_secret_is_invalid_client_401_for_basic_400_for_post():
+    assert cf.wrong_secret(info()) == {"basic": ("invalid_client", 401),
+                                       "post": ("invalid_client", 400)}
+
+
+def test_scope_omitted_when_all_asked_was_granted():
+    # RFC 6749 5.1 allows it: the granted scope is then the one asked
+    s = info()
+    assert cf.client(s, "conf-basic", "read write").token().scope is None
+    assert cf.client(s, "conf-basic", "read bogus").token().scope == "read"  # narrowed: said
+
+
+def test_unknown_scope_alone_is_invalid_scope():
+    s = info()
+    assert cf.outcome(cf.client(s, "conf-basic", "bogus")) == ("invalid_scope", 400)
+    # none asked, none given
+    assert cf.outcome(cf.client(s, "conf-basic")) == ("invalid_scope", 400)
+
+
+def test_token_accepted_by_introspection():
+    s = info()
+    c = cf.client(s, "conf-special-post", "read", auth="post", api_origins=[s["api_url"]])
+    r = c.request("GET", s["api_url"])
+    assert r.status == 200, r.body
+    assert r.json()["claims"]["client_id"] == "conf-special-post"
+
+
+def test_expiry_makes_a_new_grant_without_refresh_token():
+    cf.check_expiry_makes_a_new_grant(info())
+
+
+def test_https_with_the_test_ca():
+    s = info()
+    assert cf.secret_styles(s, "conf-special", tls=True)["post"] == "ok"
