@@ -101,7 +101,9 @@ def plain_secret_token(info, scope="read write"):
     every server here agrees on: Bearer, one hour, no refresh token for client credentials."""
     assert secret_styles(info, "conf") == {"rfc": "ok", "raw": "ok", "post": "ok"}
     t = client(info, "conf-basic", scope).token()
-    assert t.token_type == "Bearer" and t.expires_in == 3600 and t.refresh_token is None
+    # 3599 too: @node-oauth/oauth2-server answers floor(expiresAt - now), which a millisecond
+    # past the issue rounds down
+    assert t.token_type == "Bearer" and t.expires_in in (3599, 3600) and t.refresh_token is None
     return t
 
 
