@@ -10,6 +10,8 @@ from .errors import OAuthError
 
 _MAX_LINE = const(2048)  # longest status or header line accepted
 MAX_HEADERS = const(64)  # header lines of an answer, trailer lines of a chunked one
+# RFC 9110 tchar: what a method or a header name may hold
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 class Response:
@@ -31,6 +33,17 @@ class Response:
         return "<Response %d, %d bytes>" % (self.status, len(self.body))
 
 
+def _check(s, what, ws=None):
+    # ValueError unless s cannot break the request head. ws None: a token (method, header
+    # name), one or more tchar; else no control character and, of whitespace, only ws.
+    # Bytes, not characters: iterating a str makes each character a qstr, for good.
+    if ws is None and not s:
+        raise ValueError("bad " + what)
+    for b in s.encode():
+        if (b not in _TCHAR) if ws is None else (b <= 32 and b not in ws or b == 127):
+            raise ValueError("bad " + what)
+
+
 def split_url(url):
     """(scheme, host, port, path) of an http(s) URL. ValueError otherwise."""
     scheme, sep, rest = url.partition("://")
@@ -40,9 +53,11 @@ def split_url(url):
     host, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
     if "@" in host:
         raise ValueError("credentials in URL are not supported")
+    _check(path, "URL path", b"")
     host, _, port = host.rpartition(":") if ":" in host else (host, "", "")
     if not host:
         raise ValueError("URL has no host")
+    _check(host, "URL host", b"")
     port = int(port) if port else (443 if scheme == "https" else 80)
     return scheme, host, port, path
 
@@ -178,10 +193,15 @@ class Base:
             self._ctx = context(ca, verify)
 
     def _prepare(self, method, url, body, headers):
-        # Everything that can be refused, before connecting, so that a bad URL (ValueError),
-        # no CA or an unset wall clock (OAuthError) costs no traffic:
+        # Everything that can be refused, before connecting, so that a bad URL, method or
+        # header (ValueError), no CA or an unset wall clock (OAuthError) costs no traffic:
         # (host, port, the request line and Host for head(), body bytes, TLS context).
         scheme, host, port, path = split_url(url)
+        _check(method, "method")
+        if headers:
+            for k, v in headers.items():
+                _check(k, "header name")
+                _check(str(v), k, b" \t")  # the name is safe to show, the value may be secret
         if isinstance(body, str):
             body = body.encode()
         ctx = None
@@ -195,8 +215,8 @@ class Base:
 
 
 def head(line, headers, body):
-    """The request head as bytes: line (from Base._prepare) and the headers. Built
-    after the TLS handshake: they hold the secrets, the handshake the heap."""
+    """The request head as bytes: line (from Base._prepare, which checked every part) and the
+    headers. Built after the TLS handshake: they hold the secrets, the handshake the heap."""
     line += "Connection: close\r\n"
     if headers:
         for k, v in headers.items():

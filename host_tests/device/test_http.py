@@ -1,5 +1,6 @@
 # The HTTP core (oauthcc.http) under both transports, on both runtimes: the same arguments
-# refused at the same moment, one socket factory, the same errors.
+# refused at the same moment, one socket factory, the same errors, a request head that cannot
+# be broken.
 import asyncio
 import os
 import socket
@@ -9,7 +10,7 @@ from oauthcc import OAuthError, TokenClient
 from oauthcc.aio import AsyncTokenClient
 from oauthcc.aiotransport import AsyncTransport
 from oauthcc.transport import Transport
-from support import faults, raises, reset, url
+from support import faults, log, raises, reset, url
 
 NEEDS_STUB = True
 NEEDS_TLS_STUB = True
@@ -78,4 +79,36 @@ def test_both_map_a_refused_certificate_alike():
         t = make(os.getenv("STUB_CA_PEM"))
         e = raises(OAuthError, fetch, t, "GET", os.getenv("STUB_TLS_OTHER_HOST_URL") + "/")
         assert e.error == "tls_verification_failed" and not e.retryable, (make, repr(e))
+
+
+UNSAFE = [  # (method, url, headers): each could break the request head
+    ("GET\r\nX: y", "http://h/", None), ("GE T", "http://h/", None), ("", "http://h/", None),
+    ("GET", "http://h/a\r\nX: y", None), ("GET", "http://h/a b", None),
+    ("GET", "http://h/a\tb", None), ("GET", "http://h\r\nX: y/", None),
+    ("GET", "http://h/", {"X\r\nY": "1"}), ("GET", "http://h/", {"X Y": "1"}),
+    ("GET", "http://h/", {"X:": "1"}), ("GET", "http://h/", {"": "1"}),
+    ("GET", "http://h/", {"N\u00e4me": "1"}), ("GET", "http://h/", {"X": "a\r\nInjected: 1"}),
+    ("GET", "http://h/", {"X": "a\nb"}), ("GET", "http://h/", {"X": "a\rb"}),
+    ("GET", "http://h/", {"X": "a\x00b"}), ("GET", "http://h/", {"X": "a\x7fb"}),
+    ("GET", "http://h/", {"Authorization": "Bearer t\r\n\r\nGET /steal HTTP/1.1"}),
+]
+
+
+def test_an_unsafe_request_head_is_refused_before_anything_is_sent():
+    for make in TRANSPORTS:
+        pool = Pool()
+        t = make(pool=pool)
+        for method, u, headers in UNSAFE:
+            e = raises(ValueError, fetch, t, method, u, None, headers)
+            assert "Bearer" not in str(e) and "Injected" not in str(e), str(e)  # no value shown
+        assert pool.asked == [] and pool.opened == [], make  # not even a connection
+
+
+def test_a_safe_head_passes_as_it_is():
+    reset(profile="generic")
+    for make in TRANSPORTS:
+        h = {"X-Tab": "a\tb", "X-Empty": "", "X-Utf8": "gr\u00fc\u00dfe", "X-Int": 7}
+        assert fetch(make(), "GET", url("/api/v1/resource"), None, h).status == 401
+        got = log()[-1]["headers"]
+        assert (got["x-tab"], got["x-empty"], got["x-int"]) == ("a\tb", "", "7"), got
 
