@@ -28,6 +28,7 @@ async def open_connection(pool, host, port, ssl=None):
     ten. Its TLS handshake happens at the first write. getaddrinfo blocks there, as
     everywhere; CPython runs it in a thread.
     """
+    host = host.strip("[]")  # an IPv6 literal without its brackets
     if MICROPYTHON:
         ai = pool.getaddrinfo(host, port, 0, pool.SOCK_STREAM)[0]
     else:

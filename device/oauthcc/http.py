@@ -45,7 +45,8 @@ def _check(s, what, ws=None):
 
 
 def split_url(url):
-    """(scheme, host, port, path) of an http(s) URL. ValueError otherwise."""
+    """(scheme, host, port, path) of an http(s) URL, the host as the URL writes it: an IPv6
+    literal in its brackets (connect to host.strip("[]")). ValueError otherwise."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("http", "https"):
         raise ValueError("URL must start with http:// or https://")
@@ -54,11 +55,20 @@ def split_url(url):
     if "@" in host:
         raise ValueError("credentials in URL are not supported")
     _check(path, "URL path", b"")
-    host, _, port = host.rpartition(":") if ":" in host else (host, "", "")
+    port = ""
+    if host[:1] == "[":  # an IPv6 literal: [::1]:8080
+        i = host.find("]") + 1
+        if not i or host[i : i + 1] not in ("", ":"):
+            raise ValueError("bad URL host")
+        host, port = host[:i], host[i + 1 :]
+    elif ":" in host:
+        host, _, port = host.partition(":")
     if not host:
         raise ValueError("URL has no host")
     _check(host, "URL host", b"")
     port = int(port) if port else (443 if scheme == "https" else 80)
+    if not 0 < port < 65536:
+        raise ValueError("bad URL port")
     return scheme, host, port, path
 
 
@@ -211,7 +221,8 @@ class Base:
             ctx = self._ctx = self._ctx or tls.context(self.ca, self.verify)
             if self.verify:
                 tls.check_clock(self._clock)
-        return host, port, "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, path, host), body, ctx
+        name = host if port == (443 if scheme == "https" else 80) else "%s:%d" % (host, port)
+        return host, port, "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, path, name), body, ctx
 
 
 def head(line, headers, body):

@@ -46,7 +46,8 @@ class Transport(Base):
         pool = self._pool
         raw = sock = None
         try:
-            ai = pool.getaddrinfo(host, port, 0, pool.SOCK_STREAM)[0]
+            addr = host.strip("[]")  # an IPv6 literal without its brackets
+            ai = pool.getaddrinfo(addr, port, 0, pool.SOCK_STREAM)[0]
             deadline = ticks_add(ticks_ms(), self.deadline_ms)  # DNS is outside it
             raw = sock = pool.socket(ai[0], pool.SOCK_STREAM)
             _within(raw.settimeout, self.timeout_ms, deadline, raw.connect, ai[-1])
@@ -57,7 +58,7 @@ class Transport(Base):
                 try:
                     # the handshake's reads: bounded by the deadline too, not only the timeout
                     sock = _within(raw.settimeout, self.timeout_ms, deadline, ctx.wrap_socket,
-                                   raw, server_hostname=host)
+                                   raw, server_hostname=addr)
                 except Exception as e:
                     from .tls import verify_failed
 
