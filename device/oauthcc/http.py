@@ -10,6 +10,7 @@ from .errors import OAuthError
 
 _MAX_LINE = const(2048)  # longest status or header line accepted
 MAX_HEADERS = const(64)  # header lines of an answer, trailer lines of a chunked one
+_MAX_INTERIM = const(8)  # 1xx answers (100 Continue, 103 Early Hints) before the final one
 # RFC 9110 tchar: what a method or a header name may hold
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -131,28 +132,33 @@ class Reader:
 
 
 def read_response(r, method, max_body):
-    """The answer from a Reader: status line, headers, body read by its framing, so nothing
-    after it is consumed."""
-    parts = r.readline().split(None, 2)
-    if (len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3
-            or not parts[1].isdigit() or parts[1] < b"100"):
-        raise OAuthError("invalid_response", "bad status line")
-    status = int(parts[1])
-    headers = {}
-    for _ in range(MAX_HEADERS + 1):
-        line = r.readline()
-        if not line:
+    """The final answer (interim 1xx skipped) from a Reader: status line, headers, body read
+    by its framing, so nothing after it is consumed."""
+    for _ in range(_MAX_INTERIM + 1):
+        parts = r.readline().split(None, 2)
+        if (len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3
+                or not parts[1].isdigit() or parts[1] < b"100"):
+            raise OAuthError("invalid_response", "bad status line")
+        status = int(parts[1])
+        headers = {}
+        for _ in range(MAX_HEADERS + 1):
+            line = r.readline()
+            if not line:
+                break
+            name, sep, value = line.partition(b":")
+            if not sep or not name.strip():
+                raise OAuthError("invalid_response", "bad header line")
+            try:
+                headers[name.strip().decode().lower()] = value.strip().decode()
+            except UnicodeError:
+                raise OAuthError("invalid_response", "bad header line")
+        else:
+            raise OAuthError("invalid_response", "too many headers")
+        if status >= 200:
             break
-        name, sep, value = line.partition(b":")
-        if not sep or not name.strip():
-            raise OAuthError("invalid_response", "bad header line")
-        try:
-            headers[name.strip().decode().lower()] = value.strip().decode()
-        except UnicodeError:
-            raise OAuthError("invalid_response", "bad header line")
     else:
-        raise OAuthError("invalid_response", "too many headers")
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        raise OAuthError("invalid_response", "too many interim answers")
+    if method == "HEAD" or status in (204, 304):
         return Response(status, headers, b"")
     if "chunked" in headers.get("transfer-encoding", "").lower():
         from .chunked import read  # only when a chunked answer arrives

@@ -33,6 +33,10 @@ CASES = [
     b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 100 + b"\r\n",
     b"HTTP/1.1 200 OK\r\nX: " + b"y" * 3000 + b"\r\n\r\n",
     b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 100 Continue\r\n\r\n" * 10 + b"HTTP/1.1 200 OK\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
 ]
 
 

@@ -1,6 +1,6 @@
 # The HTTP core (oauthcc.http) under both transports, on both runtimes: the same arguments
 # refused at the same moment, one socket factory, the same errors, a request head that cannot
-# be broken, Host with its port, IPv6 literals.
+# be broken, Host with its port, IPv6 literals, interim 1xx answers skipped.
 import asyncio
 import os
 import socket
@@ -16,6 +16,11 @@ from support import faults, log, raises, reset, url
 NEEDS_STUB = True
 NEEDS_TLS_STUB = True
 TRANSPORTS = (Transport, AsyncTransport)
+INTERIM = ("HTTP/1.1 100 Continue\r\n\r\n"
+           "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
 def fetch(t, method, u, body=None, headers=None):
     """One request through either transport."""
     if isinstance(t, AsyncTransport):
@@ -241,3 +246,13 @@ def test_ipv6_literals_connect_to_the_bare_address():
 
     asyncio.run(main())
 
+
+def test_interim_answers_are_skipped_by_both():
+    reset(profile="generic")
+    for make in TRANSPORTS:
+        faults({"kind": "raw", "data": INTERIM})
+        r = fetch(make(), "GET", url("/api/v1/resource"))
+        assert (r.status, r.body, r.headers) == (200, b"ok", {"content-length": "2"}), make
+        faults({"kind": "raw", "data": "HTTP/1.1 100 Continue\r\n\r\n" * 20})
+        e = raises(OAuthError, fetch, make(), "GET", url("/api/v1/resource"))
+        assert e.error == "invalid_response", (make, repr(e))

@@ -65,6 +65,15 @@ def test_malformed_responses_are_invalid_response():
         assert e.error == "invalid_response", raw[:40]
 
 
+def test_interim_answers_are_skipped():
+    r = _parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+               b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+    assert (r.status, r.headers, r.body) == (201, {"content-length": "2"}, b"ok")
+    e = raises(OAuthError, _parse, b"HTTP/1.1 100 Continue\r\n\r\n" * 10)
+    assert e.error == "invalid_response"
+    raises(OSError, _parse, b"HTTP/1.1 100 Continue\r\n\r\n")  # closed before the answer
+
+
 def test_head_and_204_have_no_body():
     assert _parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", "HEAD").body == b""
     assert _parse(b"HTTP/1.1 204 No Content\r\n\r\n").body == b""
