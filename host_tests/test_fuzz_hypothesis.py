@@ -14,9 +14,10 @@ from oauthcc import OAuthError, httpdate
 from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.encoding import b64url_decode
 from oauthcc.grant import Token, parse, retry_after
+from oauthcc.http import Reader, read_response
 from oauthcc.jwt import claims
 from oauthcc.tls import ca_certs
-from oauthcc.transport import _Reader, read_response
+from oauthcc.transport import _within
 from support import FakeSocket
 
 EXAMPLES = 2500
@@ -54,7 +55,8 @@ def test_http_response_parser(data, piece):
     ran("test_http_response_parser")
     s = FakeSocket(data, piece)
     try:
-        r = read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)), "GET", 512)
+        r = read_response(Reader(_within, s.settimeout, 1000, ticks_add(ticks_ms(), 60000),
+                                 s.recv, 512), "GET", 512)
     except (OAuthError, OSError):
         return
     assert 100 <= r.status <= 999 and len(r.body) <= 512

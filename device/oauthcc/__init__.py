@@ -3,7 +3,7 @@ import gc
 
 # Load the modules one at a time into a freshly collected heap: otherwise the .mpy loader's
 # garbage ends up between the modules' code and the import needs a larger heap (make bench).
-for _name in ("_port", "errors", "encoding", "grant", "transport", "client"):
+for _name in ("_port", "errors", "encoding", "grant", "http", "client"):
     gc.collect()
     __import__(__name__ + "." + _name)
 gc.collect()

@@ -4,7 +4,7 @@
 from . import _port, grant
 from ._port import const
 from .errors import OAuthError
-from .transport import Transport, origin
+from .http import origin
 
 _DAY_MS = const(86_400_000)  # no ticks deadline further ahead: ticks_diff is valid to 2**29 ms
 
@@ -23,7 +23,7 @@ class ClientCore:
     returns the Token; a shell only carries the requests (see TokenClient._drive).
     """
 
-    _Transport = Transport  # the shell's default transport class
+    _Transport = None  # the shell's default transport class (None: transport.Transport)
 
     def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="basic",
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
@@ -50,9 +50,16 @@ class ClientCore:
         self.backoff_cap_ms = int(backoff_cap * 1000)
         self._origins = [origin(token_url)] + [origin(u) for u in api_origins]
         self._clock = clock or _port
-        # the transport asks the same clock whether certificate dates can be checked
-        self._transport = transport or self._Transport(ca, verify, timeout, deadline,
-                                                       clock=self._clock)
+        if transport is None:
+            T = self._Transport
+            if T is None:  # imported only here: the asyncio client never loads it
+                import gc
+
+                gc.collect()  # the module's code lands low, not between garbage (make bench)
+                from .transport import Transport as T
+            # the transport asks the same clock whether certificate dates can be checked
+            transport = T(ca, verify, timeout, deadline, clock=self._clock)
+        self._transport = transport
         self._store = store
         self._log = log
         self._rand = rand or _random

@@ -1,5 +1,6 @@
 # TLS for both transports, imported only for https: the CA (DER or PEM), the verifying
-# context, and what counts as a failed verification. A plain HTTP fetch never loads it.
+# context (the transport builds and keeps it), the clock check, and what counts as a failed
+# verification. A plain HTTP fetch never loads it.
 from ._port import const
 from .errors import OAuthError
 
@@ -88,16 +89,15 @@ def context(ca, verify):
     return ctx
 
 
-def for_request(t):
-    """The TLS context of transport t for an https request, built once and kept in t._ctx;
-    refused before connecting while the wall clock is unset (t._clock.unix_time() None)."""
-    ctx = t._ctx = t._ctx or context(t.ca, t.verify)
-    if t.verify and t._clock.unix_time() is None:
-        # certificate dates cannot be checked: the handshake would fail and latch
-        # tls_verification_failed for good. This passes once NTP has set the clock.
+def check_clock(clock):
+    """Refuse https while the wall clock is unset (clock.unix_time() None), before connecting.
+
+    Certificate dates cannot be checked: the handshake would fail and latch
+    tls_verification_failed for good. This passes once NTP has set the clock.
+    """
+    if clock.unix_time() is None:
         raise OAuthError("clock_not_set", "set the wall clock (NTP) before https: "
                          "certificate dates are checked", retryable=True)
-    return ctx
 
 
 def verify_failed(e):

@@ -1,6 +1,7 @@
-# The asyncio transport keeps the blocking one's TLS rules, from the same code (oauthcc.tls):
-# the context is built once per transport, https is refused while the wall clock is unset,
-# and a TLS handshake that never ends is bounded by the request's deadline. Both runtimes.
+# Both transports keep the same TLS rules, from the same code (oauthcc.http.Base and
+# oauthcc.tls): the context is the transport's, built when it is (with a CA) or at the first
+# https request, and then kept; https is refused while the wall clock is unset; a TLS
+# handshake that never ends is bounded by the request's deadline. Both runtimes.
 import asyncio
 import os
 import socket
@@ -24,6 +25,13 @@ def _run(coro):
     return asyncio.run(coro)
 
 
+def fetch(t, method, u):
+    """One request through either transport."""
+    if isinstance(t, AsyncTransport):
+        return _run(t.request(method, u))
+    return t.request(method, u)
+
+
 def _counting_context():
     # count the contexts built (both transports go through tls.context)
     made = []
@@ -37,26 +45,23 @@ def _counting_context():
     return made, real
 
 
-def test_async_context_is_built_once_per_transport():
+def test_the_context_is_built_once_and_kept_by_each_transport():
     reset(profile="zaikio")
     made, real = _counting_context()
     try:
-        t = AsyncTransport(os.getenv("STUB_CA_DER"))
-        for _ in range(3):
-            assert _run(t.request("GET", _api())).status == 401  # answered: no bearer sent
-        assert len(made) == 1
-    finally:
-        tls.context = real
-
-
-def test_blocking_context_is_built_once_per_transport():
-    reset(profile="zaikio")
-    made, real = _counting_context()
-    try:
-        t = Transport(os.getenv("STUB_CA_DER"))
-        for _ in range(3):
-            assert t.request("GET", _api()).status == 401  # answered: no bearer sent
-        assert len(made) == 1
+        for make in (Transport, AsyncTransport):
+            del made[:]
+            t = make(os.getenv("STUB_CA_DER"))
+            assert t._ctx is not None and made == [1], make  # with a CA: when built
+            for _ in range(3):
+                assert fetch(t, "GET", _api()).status == 401  # answered: no bearer sent
+            assert made == [1], make
+            t = make(verify=False)
+            assert t._ctx is None, make  # without a CA: at the first https request
+            fetch(t, "GET", _api())
+            ctx = t._ctx
+            fetch(t, "GET", _api())
+            assert ctx is not None and t._ctx is ctx and made == [1, 1], make
     finally:
         tls.context = real
 
@@ -94,21 +99,12 @@ def _silent_server():
     return s, "https://127.0.0.1:%d/oauth/token" % port
 
 
-def test_blocking_handshake_is_bounded_by_the_deadline():
+def test_the_handshake_is_bounded_by_the_deadline_on_both():
     # a per-read timeout of 5 s would let the handshake outlive a 0.4 s deadline
     s, u = _silent_server()
     try:
-        e = raises(OSError, Transport(verify=False, timeout=5, deadline=0.4).request, "POST", u)
-        assert "deadline" in str(e), repr(e)
-    finally:
-        s.close()
-
-
-def test_async_handshake_is_bounded_by_the_deadline():
-    s, u = _silent_server()
-    try:
-        t = AsyncTransport(verify=False, timeout=5, deadline=0.4)
-        e = raises(OSError, _run, t.request("POST", u))
-        assert "deadline" in str(e), repr(e)
+        for make in (Transport, AsyncTransport):
+            e = raises(OSError, fetch, make(verify=False, timeout=5, deadline=0.4), "POST", u)
+            assert "deadline" in str(e), (make, repr(e))
     finally:
         s.close()

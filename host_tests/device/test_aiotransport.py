@@ -1,5 +1,5 @@
-# The async transport answers with the blocking transport's parser: the same bytes give the
-# same Response or the same error, however the network cuts them, on both runtimes.
+# Both transports answer with the one parser (oauthcc.http): the same bytes give the same
+# Response or the same error, however the network cuts them, on both runtimes.
 import asyncio
 import random
 
@@ -8,7 +8,8 @@ from test_fuzz_parsers import SEEDS, _mutate
 from oauthcc import OAuthError
 from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.aiotransport import AsyncTransport
-from oauthcc.transport import _Reader, read_response
+from oauthcc.http import Reader, read_response
+from oauthcc.transport import _within
 from support import FakeSocket
 
 CASES = [
@@ -32,6 +33,10 @@ CASES = [
     b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 100 + b"\r\n",
     b"HTTP/1.1 200 OK\r\nX: " + b"y" * 3000 + b"\r\n\r\n",
     b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 100 Continue\r\n\r\n" * 10 + b"HTTP/1.1 200 OK\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
 ]
 
 
@@ -64,8 +69,8 @@ def outcome(fn):
 
 def sync_parse(raw, piece, max_body=1000):
     s = FakeSocket(raw, piece)
-    return outcome(lambda: read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)),
-                                         "GET", max_body))
+    r = Reader(_within, s.settimeout, 1000, ticks_add(ticks_ms(), 60000), s.recv, 512)
+    return outcome(lambda: read_response(r, "GET", max_body))
 
 
 def async_parse(raw, piece, max_body=1000, hold=False):

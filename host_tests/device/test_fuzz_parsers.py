@@ -8,9 +8,10 @@ from oauthcc import OAuthError, httpdate
 from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.encoding import b64url_decode
 from oauthcc.grant import Token, parse, retry_after
+from oauthcc.http import Reader, read_response
 from oauthcc.jwt import claims
 from oauthcc.tls import ca_certs
-from oauthcc.transport import _Reader, read_response
+from oauthcc.transport import _within
 from support import FakeSocket, b64url_encode, make_jwt
 
 ROUNDS = 1500
@@ -53,7 +54,8 @@ def latin1(data):
 def check_http(data):
     s = FakeSocket(data, 4096)
     try:
-        r = read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)), "GET", 4096)
+        r = read_response(Reader(_within, s.settimeout, 1000, ticks_add(ticks_ms(), 60000),
+                                 s.recv, 512), "GET", 4096)
         assert isinstance(r.status, int) and isinstance(r.body, bytes)
     except (OAuthError, OSError):
         pass

@@ -181,3 +181,41 @@ def test_no_secret_in_logs_reprs_or_errors():
     for needle in needles:
         assert needle not in text, "a secret appears in logs, reprs or errors"
     assert "token request failed" in text and len(lines) > 10  # the log really was written
+
+
+def test_the_asyncio_transport_closes_every_socket_of_its_pool():
+    # the same faults through AsyncTokenClient, its transport given the counting pool
+    import asyncio
+
+    from oauthcc.aio import from_profile
+    from oauthcc.aiotransport import AsyncTransport
+
+    async def main():
+        reset(profile="generic")
+        pool, clock = Pool(), FakeClock()
+        tls = os.getenv("STUB_TLS_URL")
+        fds, ok = open_fds(), 0
+        for base, ca, mix in ((url(), None, MIX), (tls, os.getenv("STUB_CA_DER"), MIX[:6])):
+            c = from_profile("generic", CLIENT_ID, CLIENT_SECRET, None, base, clock=clock,
+                             rand=lambda n: n // 2, api_origins=[base],
+                             transport=AsyncTransport(ca, timeout=0.2, deadline=0.4, pool=pool))
+            faults(*mix)
+            for _ in mix:
+                c.invalidate()
+                try:
+                    await c.token()
+                    ok += (await c.request("GET", base + "/api/v1/resource")).status == 200
+                except (OAuthError, OSError):
+                    wait = c.next_attempt_in_ms()
+                    if wait is None:
+                        c.reset()
+                    else:
+                        clock.advance(wait)
+        for _ in range(50):  # CPython closes an aborted transport's socket at the next turn
+            await asyncio.sleep(0.02)
+            if not pool.still_open():
+                break
+        assert pool.opened and pool.still_open() == [], "sockets left open"
+        assert 0 < ok < len(MIX) + 6 and open_fds(fds) <= fds
+
+    asyncio.run(main())

@@ -1,12 +1,19 @@
+from errno import ETIMEDOUT
+
 from oauthcc import OAuthError
 from oauthcc._port import ticks_add, ticks_ms
-from oauthcc.transport import _Reader, origin, read_response, split_url
+from oauthcc.http import Reader, origin, read_response, split_url
+from oauthcc.transport import _within
 from support import FakeSocket, raises
 
 
+def reader(s, deadline_ms=60000):
+    # as Transport.request reads a socket: 512 bytes a read, under timeout and deadline
+    return Reader(_within, s.settimeout, 1000, ticks_add(ticks_ms(), deadline_ms), s.recv, 512)
+
+
 def _parse(raw, method="GET", max_body=1000):
-    s = FakeSocket(raw)
-    return read_response(_Reader(s, s, 1000, ticks_add(ticks_ms(), 60000)), method, max_body)
+    return read_response(reader(FakeSocket(raw)), method, max_body)
 
 
 def test_content_length_body():
@@ -58,15 +65,24 @@ def test_malformed_responses_are_invalid_response():
         assert e.error == "invalid_response", raw[:40]
 
 
+def test_interim_answers_are_skipped():
+    r = _parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+               b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+    assert (r.status, r.headers, r.body) == (201, {"content-length": "2"}, b"ok")
+    e = raises(OAuthError, _parse, b"HTTP/1.1 100 Continue\r\n\r\n" * 10)
+    assert e.error == "invalid_response"
+    raises(OSError, _parse, b"HTTP/1.1 100 Continue\r\n\r\n")  # closed before the answer
+
+
 def test_head_and_204_have_no_body():
     assert _parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", "HEAD").body == b""
     assert _parse(b"HTTP/1.1 204 No Content\r\n\r\n").body == b""
 
 
 def test_deadline_passed_is_a_timeout():
-    s = FakeSocket(b"HTTP/1.1 200 OK\r\n\r\n")
-    r = _Reader(s, s, 1000, ticks_add(ticks_ms(), -1))
-    raises(OSError, read_response, r, "GET", 100)
+    r = reader(FakeSocket(b"HTTP/1.1 200 OK\r\n\r\n"), -1)
+    e = raises(OSError, read_response, r, "GET", 100)
+    assert e.args[0] == ETIMEDOUT and "deadline" in str(e), repr(e)
 
 
 def test_split_url_and_origin():

@@ -1,0 +1,243 @@
+# The HTTP/1.1 both transports speak: their options and TLS context, URLs, the request head,
+# the answer's parser, the limits, the errors of a timeout and of a closed connection.
+# transport.py moves the bytes over sockets, aiotransport.py over asyncio streams.
+import socket
+from errno import ECONNABORTED, ETIMEDOUT
+
+from . import _port
+from ._port import const, ticks_diff, ticks_ms
+from .errors import OAuthError
+
+_MAX_LINE = const(2048)  # longest status or header line accepted
+MAX_HEADERS = const(64)  # header lines of an answer, trailer lines of a chunked one
+_MAX_INTERIM = const(8)  # 1xx answers (100 Continue, 103 Early Hints) before the final one
+# RFC 9110 tchar: what a method or a header name may hold
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # names in lower case
+        self.body = body
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+    @property
+    def text(self):
+        return self.body.decode()
+
+    def __repr__(self):
+        return "<Response %d, %d bytes>" % (self.status, len(self.body))
+
+
+def _check(s, what, ws=None):
+    # ValueError unless s cannot break the request head. ws None: a token (method, header
+    # name), one or more tchar; else no control character and, of whitespace, only ws.
+    # Bytes, not characters: iterating a str makes each character a qstr, for good.
+    if ws is None and not s:
+        raise ValueError("bad " + what)
+    for b in s.encode():
+        if (b not in _TCHAR) if ws is None else (b <= 32 and b not in ws or b == 127):
+            raise ValueError("bad " + what)
+
+
+def split_url(url):
+    """(scheme, host, port, path) of an http(s) URL, the host as the URL writes it: an IPv6
+    literal in its brackets (connect to host.strip("[]")). ValueError otherwise."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        raise ValueError("URL must start with http:// or https://")
+    i = rest.find("/")
+    host, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
+    if "@" in host:
+        raise ValueError("credentials in URL are not supported")
+    _check(path, "URL path", b"")
+    port = ""
+    if host[:1] == "[":  # an IPv6 literal: [::1]:8080
+        i = host.find("]") + 1
+        if not i or host[i : i + 1] not in ("", ":"):
+            raise ValueError("bad URL host")
+        host, port = host[:i], host[i + 1 :]
+    elif ":" in host:
+        host, _, port = host.partition(":")
+    if not host:
+        raise ValueError("URL has no host")
+    _check(host, "URL host", b"")
+    port = int(port) if port else (443 if scheme == "https" else 80)
+    if not 0 < port < 65536:
+        raise ValueError("bad URL port")
+    return scheme, host, port, path
+
+
+def origin(url):
+    scheme, host, port, _ = split_url(url)
+    return "%s://%s:%d" % (scheme, host.lower(), port)
+
+
+def wait(timeout_ms, deadline):
+    # ms one wait may take: the per-read timeout, cut to what is left of the deadline (0: none)
+    return max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))
+
+
+def timeout(late):
+    # late: the deadline had cut the wait short, so it is the deadline that passed
+    return OSError(ETIMEDOUT, "request deadline passed" if late else "timed out")
+
+
+class Reader:
+    """The parser's view of an answer: buf[pos:] is not read yet, more(*args) gives the next
+    bytes (b"" at the end of the stream): each transport says how it gets them."""
+
+    def __init__(self, more, *args):
+        self.more = more
+        self.args = args
+        self.buf = b""
+        self.pos = 0
+
+    def fill(self):
+        data = self.more(*self.args)
+        if data:
+            self.buf = self.buf[self.pos :] + data
+            self.pos = 0
+        return data
+
+    def readline(self):
+        while True:
+            b, p = self.buf, self.pos
+            i = b.find(b"\n", p)
+            if (i if i >= 0 else len(b)) - p > _MAX_LINE:
+                raise OAuthError("invalid_response", "HTTP line too long")
+            if i >= 0:
+                self.pos = i + 1
+                return b[p:i].rstrip(b"\r")
+            if not self.fill():
+                raise OSError(ECONNABORTED, "connection closed")
+
+    def read(self, n):
+        while len(self.buf) - self.pos < n:
+            if not self.fill():
+                raise OSError(ECONNABORTED, "connection closed before the body ended")
+        self.pos += n
+        return self.buf[self.pos - n : self.pos]
+
+    def read_to_eof(self, limit):
+        while len(self.buf) - self.pos <= limit:
+            if not self.fill():
+                return self.buf[self.pos :]
+        raise OAuthError("response_too_large", "over %d bytes" % limit)
+
+
+def read_response(r, method, max_body):
+    """The final answer (interim 1xx skipped) from a Reader: status line, headers, body read
+    by its framing, so nothing after it is consumed."""
+    for _ in range(_MAX_INTERIM + 1):
+        parts = r.readline().split(None, 2)
+        if (len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3
+                or not parts[1].isdigit() or parts[1] < b"100"):
+            raise OAuthError("invalid_response", "bad status line")
+        status = int(parts[1])
+        headers = {}
+        for _ in range(MAX_HEADERS + 1):
+            line = r.readline()
+            if not line:
+                break
+            name, sep, value = line.partition(b":")
+            if not sep or not name.strip():
+                raise OAuthError("invalid_response", "bad header line")
+            try:
+                headers[name.strip().decode().lower()] = value.strip().decode()
+            except UnicodeError:
+                raise OAuthError("invalid_response", "bad header line")
+        else:
+            raise OAuthError("invalid_response", "too many headers")
+        if status >= 200:
+            break
+    else:
+        raise OAuthError("invalid_response", "too many interim answers")
+    if method == "HEAD" or status in (204, 304):
+        return Response(status, headers, b"")
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        from .chunked import read  # only when a chunked answer arrives
+
+        return Response(status, headers, read(r, max_body))
+    length = headers.get("content-length")
+    if length is None:
+        return Response(status, headers, r.read_to_eof(max_body))
+    try:
+        n = int(length)
+    except ValueError:
+        raise OAuthError("invalid_response", "bad Content-Length")
+    if n < 0:
+        raise OAuthError("invalid_response", "bad Content-Length")
+    if n > max_body:
+        raise OAuthError("response_too_large", "%d bytes, limit %d" % (n, max_body))
+    return Response(status, headers, r.read(n))
+
+
+class Base:
+    """What both transports share: the options, refused here when wrong, and the TLS context.
+
+    ca: the trusted root(s) for https, as DER/PEM bytes or a file path (read and checked
+    here: a bad CA is a ValueError now, not a network failure later); verify=False turns
+    certificate checking off (unsafe, for tests only). timeout: seconds per connect/read;
+    deadline: seconds for the whole request. getaddrinfo cannot be interrupted on
+    MicroPython, so DNS time is outside both. max_body: bytes of an answer's body. pool: an
+    object like the socket module (getaddrinfo, socket, SOCK_STREAM), injectable for tests;
+    clock: its unix_time() tells whether the wall clock is set (default: oauthcc._port).
+    """
+
+    def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384,
+                 pool=None, clock=None):
+        self.ca = ca
+        self.verify = verify
+        self.timeout_ms = int(timeout * 1000)
+        self.deadline_ms = int(deadline * 1000)
+        self.max_body = max_body
+        self._pool = pool or socket
+        self._clock = clock or _port
+        self._ctx = None  # the TLS context: built here with a CA, else at the first https
+        if ca is not None and verify:
+            import gc
+
+            gc.collect()  # the module's code lands low, not between garbage (make bench)
+            from .tls import context
+
+            self._ctx = context(ca, verify)
+
+    def _prepare(self, method, url, body, headers):
+        # Everything that can be refused, before connecting, so that a bad URL, method or
+        # header (ValueError), no CA or an unset wall clock (OAuthError) costs no traffic:
+        # (host, port, the request line and Host for head(), body bytes, TLS context).
+        scheme, host, port, path = split_url(url)
+        _check(method, "method")
+        if headers:
+            for k, v in headers.items():
+                _check(k, "header name")
+                _check(str(v), k, b" \t")  # the name is safe to show, the value may be secret
+        if isinstance(body, str):
+            body = body.encode()
+        ctx = None
+        if scheme == "https":
+            from . import tls
+
+            ctx = self._ctx = self._ctx or tls.context(self.ca, self.verify)
+            if self.verify:
+                tls.check_clock(self._clock)
+        name = host if port == (443 if scheme == "https" else 80) else "%s:%d" % (host, port)
+        return host, port, "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, path, name), body, ctx
+
+
+def head(line, headers, body):
+    """The request head as bytes: line (from Base._prepare, which checked every part) and the
+    headers. Built after the TLS handshake: they hold the secrets, the handshake the heap."""
+    line += "Connection: close\r\n"
+    if headers:
+        for k, v in headers.items():
+            line += "%s: %s\r\n" % (k, v)
+    if body is not None:
+        line += "Content-Length: %d\r\n" % len(body)
+    return (line + "\r\n").encode()

@@ -1,0 +1,55 @@
+"""Which modules each client loads, in a fresh process of each runtime: the asyncio client
+never loads the blocking transport (nor the blocking client asyncio), and a plain-HTTP fetch
+loads no TLS code."""
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import DEVICE, micropython
+
+SCRIPT = """
+import json, sys
+sys.path.insert(0, %r)
+if sys.argv[1] == "aio":
+    import asyncio
+    from oauthcc.aio import AsyncTokenClient
+    c = AsyncTokenClient("http://127.0.0.1:1/token", "id", "secret", timeout=1)
+    run = lambda: asyncio.run(c.token())
+else:
+    from oauthcc import TokenClient
+    c = TokenClient("http://127.0.0.1:1/token", "id", "secret", timeout=1)
+    run = c.token
+try:
+    run()  # refused: the whole request path has run
+except OSError:
+    pass
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("oauthcc", "asyncio")))))
+""" % str(DEVICE)
+
+
+def loaded(runtime, shell, tmp_path):
+    script = tmp_path / "check.py"
+    script.write_text(SCRIPT)
+    exe = sys.executable if runtime == "cpython" else micropython()
+    if not exe:
+        pytest.fail("no micropython executable: `make test` installs it")
+    p = subprocess.run([exe, str(script), shell], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return set(json.loads(p.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_the_asyncio_client_does_not_load_the_blocking_transport(runtime, tmp_path):
+    got = loaded(runtime, "aio", tmp_path)
+    assert {"oauthcc.aio", "oauthcc.aiotransport", "oauthcc.http"} <= got, got
+    assert "oauthcc.transport" not in got and "oauthcc.tls" not in got, got
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_the_blocking_client_does_not_load_asyncio(runtime, tmp_path):
+    got = loaded(runtime, "blocking", tmp_path)
+    assert {"oauthcc.transport", "oauthcc.http"} <= got, got
+    assert not {"oauthcc.aio", "oauthcc.aiotransport", "oauthcc.tls"} & got, got
+    assert not [m for m in got if m.startswith("asyncio")], got
