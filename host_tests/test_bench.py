@@ -1,13 +1,52 @@
 """`make bench` in its tiny --quick mode: every figure is produced (values are not judged here,
-and timings never are)."""
+and timings never are); the 32-bit binaries are built, cached and rebuilt as they should be,
+with a stand-in build script wrapping the venv's 64-bit binary (no firmware is built here)."""
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import bench_build
 import pytest
+from toolchain import find
 
 ROOT = Path(__file__).resolve().parent.parent
+
+STAND_IN = """#!/bin/sh
+# build-micropython's stand-in: "builds" by wrapping the venv's binaries; --frozen puts
+# device/ on the path where the real build has it frozen
+out= frozen=
+while [ $# -gt 0 ]; do
+  case $1 in --32) ;; --frozen) frozen=$2; shift ;; *) out=$1 ;; esac
+  shift
+done
+echo "build${frozen:+ frozen}" >> "$(dirname "$0")/calls"
+[ -z "$FAIL" ] || { echo "no gcc today" >&2; exit 1; }
+mkdir -p "$out"
+cp %(mpy_cross)s "$out/mpy-cross"
+path=; [ -z "$frozen" ] || path='MICROPYPATH="$MICROPYPATH:%(device)s" '
+printf '#!/bin/sh\\n%%sexec %(mp)s "$@"\\n' "$path" > "$out/micropython"
+chmod +x "$out/micropython"
+"""
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    """shared/scripts/build-micropython (the stand-in) and shared/micropython/<tarball>."""
+    script = tmp_path / "shared" / "scripts" / "build-micropython"
+    script.parent.mkdir(parents=True)
+    script.write_text(STAND_IN % {"mpy_cross": find("mpy-cross"), "mp": find("micropython"),
+                                  "device": ROOT / "device"})
+    script.chmod(0o755)
+    src = tmp_path / "shared" / "micropython"
+    src.mkdir()
+    (src / "micropython-1.28.0-src.tar.xz").write_bytes(b"source")
+    return script
+
+
+def calls(script):
+    f = script.parent / "calls"
+    return f.read_text().splitlines() if f.exists() else []
 
 
 @pytest.mark.slow
@@ -50,3 +89,68 @@ def test_bench_quick_produces_every_figure(tmp_path):
     # the target is the issue's scenario; the 5-minute stress variant is still printed
     assert res["targets"]["fleet_peak_ratio"][0] == res["fleet"]["one_answer"]["peak_ratio"]
     assert "fleet outage_5min" in p.stdout and "first wave" in p.stdout
+
+
+def test_no_build_script_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.delenv(bench_build.SCRIPT_ENV, raising=False)
+    monkeypatch.setattr(bench_build, "ROOT", tmp_path / "checkout")
+    with pytest.raises(bench_build.Unavailable, match=r"\.\./shared/.*--build-script"):
+        bench_build.find_script()
+    with pytest.raises(bench_build.Unavailable, match="no build script at /nowhere"):
+        bench_build.find_script("/nowhere")
+    script = tmp_path / "shared" / "scripts" / "build-micropython"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(bench_build.Unavailable, match="no MicroPython source beside it"):
+        bench_build.find_script()  # found above the checkout, but no tarball
+
+
+def test_found_above_the_checkout_or_through_the_environment(stand_in, tmp_path, monkeypatch):
+    monkeypatch.delenv(bench_build.SCRIPT_ENV, raising=False)
+    monkeypatch.setattr(bench_build, "ROOT", tmp_path / "wt" / "checkout")
+    tarball = stand_in.parent.parent / "micropython" / "micropython-1.28.0-src.tar.xz"
+    assert bench_build.find_script() == (stand_in, tarball)
+    monkeypatch.setattr(bench_build, "ROOT", tmp_path.parent / "elsewhere")
+    monkeypatch.setenv(bench_build.SCRIPT_ENV, str(stand_in))
+    assert bench_build.find_script() == (stand_in, tarball)
+
+
+def test_builds_are_cached_and_rebuilt_when_script_source_or_frozen_files_change(
+        stand_in, tmp_path, monkeypatch):
+    tarball = stand_in.parent.parent / "micropython" / "micropython-1.28.0-src.tar.xz"
+    cache = tmp_path / "firmware"
+    said = []
+    d, took = bench_build.build("32-mpy", stand_in, tarball, cache, said.append)
+    assert (d / "micropython").is_file() and (d / "mpy-cross").is_file() and took > 0
+    assert "building the 32-mpy" in said[0] and calls(stand_in) == ["build"]
+    assert bench_build.build("32-mpy", stand_in, tarball, cache, said.append) == (d, 0.0)
+    f, _ = bench_build.build("32-frozen", stand_in, tarball, cache, said.append)
+    assert calls(stand_in) == ["build", "build frozen"] and f != d
+    # the frozen build freezes the stock variant's modules and this project's manifest
+    m = (cache / "frozen_manifest.py").read_text()
+    assert "variants/standard/manifest.py" in m and str(bench_build.MANIFEST) in m
+    # a change to what is frozen rebuilds the frozen binary only, and the old one goes
+    fake = tmp_path / "manifest.py"
+    fake.write_text(bench_build.MANIFEST.read_text() + "\n# changed\n")
+    monkeypatch.setattr(bench_build, "MANIFEST", fake)
+    monkeypatch.setattr(bench_build, "manifest", lambda: ([], [fake]))
+    assert bench_build.build("32-mpy", stand_in, tarball, cache, said.append) == (d, 0.0)
+    f2, _ = bench_build.build("32-frozen", stand_in, tarball, cache, said.append)
+    assert f2 != f and not f.exists() and len(calls(stand_in)) == 3
+    tarball.write_bytes(b"another source")  # a new source rebuilds both
+    assert bench_build.build("32-mpy", stand_in, tarball, cache, said.append)[0] != d
+    stand_in.write_text(stand_in.read_text() + "\n")  # so does a new script
+    assert bench_build.build("32-mpy", stand_in, tarball, cache, said.append)[0] != d
+    assert len(calls(stand_in)) == 5
+
+
+def test_a_failed_build_names_its_log_and_caches_nothing(stand_in, tmp_path, monkeypatch):
+    tarball = next((stand_in.parent.parent / "micropython").iterdir())
+    monkeypatch.setenv("FAIL", "1")
+    with pytest.raises(bench_build.Unavailable, match=r"32-mpy build failed \(exit 1\): see "):
+        bench_build.build("32-mpy", stand_in, tarball, tmp_path / "fw", lambda s: None)
+    assert "no gcc today" in (tmp_path / "fw" / "32-mpy.log").read_text()
+    assert not list((tmp_path / "fw").glob("32-mpy-*"))
+    monkeypatch.delenv("FAIL")
+    bench_build.build("32-mpy", stand_in, tarball, tmp_path / "fw", lambda s: None)
+    assert len(calls(stand_in)) == 2  # tried again
