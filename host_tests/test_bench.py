@@ -1,14 +1,19 @@
 """`make bench` in its tiny --quick mode: every figure is produced (values are not judged here,
 and timings never are); the 32-bit binaries are built, cached and rebuilt as they should be,
-with a stand-in build script wrapping the venv's 64-bit binary (no firmware is built here)."""
+with a stand-in build script wrapping the venv's 64-bit binary (no firmware is built here);
+the relay counts what it sees."""
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import bench_build
 import pytest
+from bench_wire import Relay
 from toolchain import find
+
+from stub_server import StubServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,3 +159,28 @@ def test_a_failed_build_names_its_log_and_caches_nothing(stand_in, tmp_path, mon
     monkeypatch.delenv("FAIL")
     bench_build.build("32-mpy", stand_in, tarball, tmp_path / "fw", lambda s: None)
     assert len(calls(stand_in)) == 2  # tried again
+
+
+def test_the_relay_counts_connections_handshakes_and_bytes(tmp_path):
+    import ssl
+
+    from bench_port import tls_context
+
+    ctx = tls_context(tmp_path / "ca.der")
+    with StubServer("generic") as plain, StubServer("generic", tls=ctx) as tls:
+        with Relay(plain.port, "http") as relay:
+            for _ in range(2):
+                with urllib.request.urlopen(relay.url + "/_stub/log") as r:
+                    r.read()
+            c = relay.take()
+            assert c["connections"] == 2 and c["tls_handshakes"] == 0 and not c["unfinished"]
+            assert c["bytes_sent"] > 40 and c["bytes_received"] > 40
+            assert relay.take()["connections"] == 0  # counted once
+        with Relay(tls.port) as relay:
+            client = ssl.create_default_context(cafile=None)
+            client.load_verify_locations(cadata=(tmp_path / "ca.der").read_bytes())
+            with urllib.request.urlopen(relay.url + "/_stub/log", context=client) as r:
+                r.read()
+            c = relay.take()
+            assert c["connections"] == 1 and c["tls_handshakes"] == 1
+            assert c["bytes_received"] > 500  # the server's certificate came through
