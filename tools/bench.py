@@ -306,8 +306,9 @@ def table(res):
                                             for _ in names)]
     lines.append("-" * len(lines[1]))
     for cells in body:
-        lines.append(cells[0].ljust(lw) + "".join(
-            "  " + a.rjust(gw[0]) + b.rjust(gw[1]) + x.rjust(gw[2]) for a, b, x in cells[1:]))
+        lines.append((cells[0].ljust(lw) + "".join(
+            "  " + a.rjust(gw[0]) + b.rjust(gw[1]) + x.rjust(gw[2])
+            for a, b, x in cells[1:])).rstrip())
     lines.append("")
     for k in names:
         p = res["ports"].get(k)
