@@ -2,7 +2,7 @@
 
 Side by side in one run, on three MicroPython unix-port binaries against the stub server
 (HTTP and HTTPS): the venv's 64-bit one, a 32-bit build with the library as .mpy (a board
-after mip or `make deploy`) and a 32-bit build with the library and app frozen (custom
+after `make deploy`) and a 32-bit build with the library and app frozen (custom
 firmware); the 32-bit ones are built on demand and cached (bench_build.py), and when they
 cannot be built their rows say how to get them. Per binary: the minimum GC heap that
 completes a cycle (bisecting `micropython -X heapsize=N`), for the import alone, HTTP, HTTPS
@@ -46,7 +46,7 @@ SIDES = {
           "oauthcc and the app: .mpy in lib/ and beside main.py",
     "32-mpy": "built from MicroPython's source, standard variant, ffi off; naive: requests "
               "frozen (as in every board's stock firmware); oauthcc and the app: .mpy from "
-              "its mpy-cross (a board after mip or make deploy)",
+              "its mpy-cross (a board after make deploy)",
     "32-frozen": "the same with this project's manifest.py frozen in; naive: requests frozen;"
                  " oauthcc and the app: frozen (custom firmware)",
 }

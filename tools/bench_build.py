@@ -1,5 +1,5 @@
 """The 32-bit MicroPython builds `make bench` measures besides the venv's 64-bit binary: the
-standard unix variant (the library then loads as .mpy, as on a board after mip or deploy),
+standard unix variant (the library then loads as .mpy, as on a board after deploy),
 and the same with this project's manifest.py frozen in (custom firmware).
 
 They are built on demand with the shared build-micropython script (MicroPython's source,
