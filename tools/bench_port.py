@@ -1,5 +1,6 @@
 """The bench's runs on a MicroPython binary: the .mpy it loads, one measured process
-(tools/bench_device.py) against the stub server, and the bisection for the minimum heap.
+(tools/bench_device.py, or the whole device app) against the stub server, and the bisection
+for the minimum heap.
 
 A Port is one binary and the mpy-cross that writes what it loads; another build (32-bit,
 frozen) is another Port, measured by the same Runner.
@@ -11,45 +12,80 @@ import resource
 import shutil
 import ssl
 import subprocess
+import threading
 
-from toolchain import ROOT, build_library, check_mpy, loads_mpy, mpy_cross, mpy_header
+from toolchain import (
+    ROOT,
+    ToolchainError,
+    build_app,
+    build_library,
+    check_mpy,
+    loads_mpy,
+    mpy_cross,
+    mpy_header,
+)
 
-from stub_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, StubServer
+from stub_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ORG_ID, PERSON_ID, StubServer
 
 TOOLS = ROOT / "tools"
 SCOPE = "read"
+APP_SCOPE = "Per/%s>Org/%s.zaikio.machines.rw" % (PERSON_ID, ORG_ID)
 BENCH_MODULES = ("bench_device", "bench_naive", "bench_lib")
 _WINDOW, _WINDOW_STEP = 2048, 256  # a min heap must hold for every size this far above it
+# sys.path as on a board: the current directory, then frozen modules, then /lib
+_PATH = ".:.frozen:lib"
+_STATE = "oauthcc_state.json"  # where the app keeps its state on the unix port (no RTC memory)
 
 
 class Port:
-    """A micropython binary, the mpy-cross for it, and `out`, where the .mpy it runs go."""
+    """A micropython binary, the mpy-cross for it, and `out`, where the .mpy it runs go.
 
-    def __init__(self, micropython, mpy_cross, out, mpy_args=()):
+    frozen: the binary has the library and the app frozen in (manifest.py), so only the
+    bench's own modules are compiled; otherwise the library goes to out/lib/oauthcc/ and the
+    app to out/, as `make deploy` lays them out on a board.
+    """
+
+    def __init__(self, name, micropython, mpy_cross, out, mpy_args=(), frozen=False):
+        self.name = name
         self.micropython = micropython
         self.mpy_cross = mpy_cross
         self.out = out
         self.mpy_args = tuple(mpy_args)
+        self.frozen = frozen
 
     def build(self):
-        """Compile the library (with mpy_args) and the bench scripts to .mpy, after checking
-        that the binary loads what this mpy-cross writes. {library module: .mpy bytes}."""
+        """Compile the library (with mpy_args), the app and the bench scripts to .mpy, after
+        checking that the binary loads what this mpy-cross writes (and, frozen, that it has
+        what it must have frozen). {library module: .mpy bytes}, {} when frozen."""
         shutil.rmtree(self.out, ignore_errors=True)
-        lib = build_library(self.out, self.mpy_args, self.mpy_cross)
+        lib = {}
+        if not self.frozen:
+            lib = build_library(self.out, self.mpy_args, self.mpy_cross)
+            build_app(self.out, self.mpy_cross)
         for name in BENCH_MODULES:
             mpy_cross(TOOLS / (name + ".py"), self.out / (name + ".mpy"), name + ".py",
                       exe=self.mpy_cross)
+        shutil.copy(ROOT / "main.py", self.out / "main.py")  # a board runs it as source
         loads = loads_mpy(self.micropython)
-        version, _ = header = mpy_header(lib["client"])
+        version, _ = header = mpy_header(self.out / "bench_device.mpy")
         check_mpy(loads, header, "the unix port")
         self.mpy_version = "v%d bytecode (port: v%d.%d)" % (version, loads & 0xFF,
                                                              (loads >> 8) & 3)
+        if self.frozen:
+            p = subprocess.run([self.micropython, "-c", "import oauthcc, app, requests"],
+                               capture_output=True, text=True, cwd=str(self.out), timeout=30,
+                               env=dict(os.environ, MICROPYPATH=".frozen"))
+            if p.returncode:
+                raise ToolchainError("%s has not frozen oauthcc, app and requests: %s"
+                                     % (self.micropython, p.stderr.strip()[-300:]))
         return {name: p.stat().st_size for name, p in lib.items()}
 
     def runtime(self):
-        p = subprocess.run([self.micropython, "-c", "import sys; print(sys.implementation.version,"
-                            " sys.version)"], capture_output=True, text=True, check=True)
-        return "MicroPython unix port (x86-64), version " + p.stdout.strip()
+        p = subprocess.run([self.micropython, "-c", "import sys; print(64 if sys.maxsize > "
+                            "1 << 32 else 32, sys.implementation.version, sys.version)"],
+                           capture_output=True, text=True, check=True)
+        bits, _, version = p.stdout.strip().partition(" ")
+        return "MicroPython unix port, %s-bit, version %s" % (bits, version)
 
 
 def tls_context(ca_file):
@@ -76,48 +112,68 @@ def stubs(ca_file):
 
 
 class Runner:
-    """Runs bench_device.py on a Port against the stubs, the HTTPS one verified with ca_file."""
+    """Runs bench_device.py, or the device app, on a Port against the stubs; the HTTPS one is
+    verified with ca_file (copied beside the runs, as ca.der)."""
 
     def __init__(self, port, stubs, ca_file, timeout=120):
         self.port = port
         self.stubs = stubs  # scheme -> StubServer
-        self.ca_file = ca_file
+        shutil.copy(ca_file, port.out / "ca.der")
         self.timeout = timeout
         self.runs = 0
 
-    def run(self, mode, scheme, heap, cycles=1, report=False, refresh=False):
-        """(ok, figures or None, cpu seconds) of one micropython process."""
+    def _process(self, args, heap, on_line=None):
+        """(returncode, output, cpu seconds) of micropython -X heapsize=heap args, in out;
+        on_line(line) sees each line of its stdout as it comes (the process's timing)."""
+        env = dict(os.environ, MICROPYPATH=_PATH)
+        cmd = [self.port.micropython, "-X", "heapsize=%d" % heap] + args
+        kw = dict(env=env, cwd=str(self.port.out), stdin=subprocess.DEVNULL, text=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if on_line is None:
+            try:
+                p = subprocess.run(cmd, capture_output=True, timeout=self.timeout, **kw)
+            except subprocess.TimeoutExpired:
+                return None, "", 0.0
+            rc, out = p.returncode, p.stdout + p.stderr
+        else:
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+            timer = threading.Timer(self.timeout, p.kill)
+            timer.start()
+            lines = []
+            for line in p.stdout:
+                lines.append(line)
+                on_line(line)
+            rc = p.wait()
+            timer.cancel()
+            out = "".join(lines)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.runs += 1
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return rc, out, cpu
+
+    def run(self, mode, scheme, heap, cycles=1, report=False, refresh=False, base=None):
+        """(ok, figures or None, cpu seconds) of one bench_device process. base: the server's
+        URL when not the stub's own (a relay in front of it)."""
         stub = self.stubs[scheme]
         stub.reset({"profile": "generic", "refresh": refresh})
         if refresh:  # the first API call is answered 401: one renewal (refresh grant), one retry
             stub.faults({"kind": "status", "status": 401, "path": "/api/"})
-        out = self.port.out
         # paths relative to out, the cwd: they are strings in the heap, and the figures must
         # not depend on where the checkout is
-        ca = os.path.relpath(self.ca_file, out) if scheme == "https" else "-"
-        env = dict(os.environ, MICROPYPATH=".:lib:.frozen")
-        cmd = [self.port.micropython, "-X", "heapsize=%d" % heap, "-m", "bench_device",
-               "lib" if mode.startswith("lib") else "naive", stub.url, SCOPE, DEFAULT_CLIENT_ID,
-               DEFAULT_CLIENT_SECRET, ca, str(cycles), "1" if report else "0"]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout,
-                               env=env, cwd=str(out), stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            return False, None, 0.0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.runs += 1
-        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        ok = p.returncode == 0 and "OK" in p.stdout.split()
+        rc, out, cpu = self._process(
+            ["-m", "bench_device", "lib" if mode.startswith("lib") else "naive",
+             base or stub.url, SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+             "ca.der" if scheme == "https" else "-", str(cycles), "1" if report else "0"], heap)
+        ok = rc == 0 and "OK" in out.split()
         figures = None
-        for line in p.stdout.splitlines():
+        for line in out.splitlines():
             if line.startswith("BENCH "):
                 figures = dict(json.loads(line[6:]), **(figures or {}))
             elif line.startswith("MODULES "):
                 figures = dict(figures or {}, modules=line.split()[1:])
         if report and not ok:
-            raise SystemExit("%s over %s failed at heap %d:\n%s%s"
-                             % (mode, scheme, heap, p.stdout[-2000:], p.stderr[-2000:]))
+            raise SystemExit("%s over %s on %s failed at heap %d:\n%s"
+                             % (mode, scheme, self.port.name, heap, out[-3000:]))
         if ok:
             grants = [e.get("grant_type") for e in stub.log if e["path"].endswith("token")]
             figures = dict(figures or {}, token_requests=len(grants))
@@ -125,29 +181,77 @@ class Runner:
                 figures["grants"] = grants
         return ok, figures, cpu
 
+    def app_config(self, base, cycles, interval=0):
+        """config.json of the bench's app: Zaikio profile, a person token with roles (so a
+        renewal cycle is token + role order + API call), HTTPS verified with ca.der."""
+        return {"profile": "zaikio", "base_url": base, "scope": [APP_SCOPE],
+                "api_url": base + "/api/v1/resource", "ca": "ca.der", "interval": interval,
+                "cycles": cycles, "repl_window": 0}
+
+    def run_app(self, heap, cycles=1, base=None, fresh=True, cycle_done=None):
+        """(ok, output) of the device app (main.py, as a board boots) for `cycles` cycles
+        against the HTTPS stub in the Zaikio profile. fresh: no saved state, a first boot
+        (the stub reset); else the state the last run left, and the stub's tokens (a wake from
+        deep sleep). cycle_done(): called as each cycle's API call is reported, with a second
+        between cycles. ok: it exited normally, every cycle called the API and got 200, and
+        no error was printed or remembered."""
+        stub = self.stubs["https"]
+        out = self.port.out
+        state = out / _STATE
+        if fresh:
+            stub.reset({"profile": "zaikio"})
+            if state.exists():
+                state.unlink()
+        seen = len(stub.log)
+        config = self.app_config(base or stub.url, cycles, 1 if cycle_done else 0)
+        (out / "config.json").write_text(json.dumps(config))
+        (out / "secrets.json").write_text(json.dumps(
+            {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}))
+        on_line = None
+        if cycle_done:
+            def on_line(line):
+                if "/api/v1/resource -> " in line:
+                    cycle_done()
+        rc, text, _ = self._process(["main.py"], heap, on_line)
+        remembered = state.read_text() if state.exists() else ""
+        api = [e for e in stub.log[seen:] if e["path"] == "/api/v1/resource"]
+        ok = (rc == 0 and text.count("/api/v1/resource -> 200") == cycles
+              and len(api) == cycles and all(e.get("status") == 200 for e in api)
+              and not any(w in text + remembered for w in ("Error", "Traceback", "failed")))
+        return ok, text
+
     def min_heap(self, mode, scheme, step, hi=512 * 1024, refresh=False, cycles=1):
         """The smallest -X heapsize (to `step` bytes) with which the import and `cycles`
-        cycles complete (cycles=0: the import alone), and every size up to 2 KB above it too.
+        cycles complete (cycles=0: the import alone), and every size up to 2 KB above it too."""
+        return bisect(lambda heap: self.run(mode, scheme, heap, cycles, refresh=refresh)[0],
+                      step, hi, "%s over %s on %s" % (mode, scheme, self.port.name))
 
-        Near the limit the outcome is not monotonic in the heap size (where objects land
-        decides whether a block fits), so a plain bisection can stop on a lucky size.
-        """
-        def ok(heap):
-            return self.run(mode, scheme, heap, cycles, refresh=refresh)[0]
+    def app_min_heap(self, step, hi=512 * 1024):
+        """The same for the whole device app, one renewal cycle over HTTPS from a first boot."""
+        return bisect(lambda heap: self.run_app(heap)[0], step, hi,
+                      "the app on %s" % self.port.name)
 
-        top = hi
-        if not ok(top):
-            raise SystemExit("%s over %s fails even with a %d-byte heap" % (mode, scheme, top))
-        lo = 1024
-        for _ in range(8):  # bounded: each round moves lo up past a failing size
-            while hi - lo > step:
-                mid = (lo + hi) // 2 // 64 * 64
-                if ok(mid):
-                    hi = mid
-                else:
-                    lo = mid
-            bad = [h for h in range(hi + _WINDOW_STEP, hi + _WINDOW, _WINDOW_STEP) if not ok(h)]
-            if not bad:
-                return hi
-            lo, hi = bad[-1], top
-        raise SystemExit("%s over %s: no stable minimum heap" % (mode, scheme))
+
+def bisect(ok, step, hi, what):
+    """The smallest heap (to `step` bytes) for which ok(heap) holds, and for every size up to
+    2 KB above it too.
+
+    Near the limit the outcome is not monotonic in the heap size (where objects land
+    decides whether a block fits), so a plain bisection can stop on a lucky size.
+    """
+    top = hi
+    if not ok(top):
+        raise SystemExit("%s fails even with a %d-byte heap" % (what, top))
+    lo = 1024
+    for _ in range(8):  # bounded: each round moves lo up past a failing size
+        while hi - lo > step:
+            mid = (lo + hi) // 2 // 64 * 64
+            if ok(mid):
+                hi = mid
+            else:
+                lo = mid
+        bad = [h for h in range(hi + _WINDOW_STEP, hi + _WINDOW, _WINDOW_STEP) if not ok(h)]
+        if not bad:
+            return hi
+        lo, hi = bad[-1], top
+    raise SystemExit("%s: no stable minimum heap" % what)
