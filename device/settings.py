@@ -32,8 +32,8 @@ APP = (
     ("deep_min", "num", 10, "waits shorter than this many seconds stay awake with sleep deep"),
     ("repl_window", "num", None, "seconds at boot in which Ctrl-C reaches the REPL (none: 3, "
      "1 after deep sleep)"),
-    ("repl_pin", "pin", None, "a GPIO with a button to ground: held in the window, the loop "
-     "does not start; it also wakes the board from deep sleep"),
+    ("repl_pin", "pin", None, "a GPIO with a button to ground (0: most ESP32 boards' BOOT): "
+     "held in the window, the loop does not start; it also wakes the board from deep sleep"),
     ("repl_flag", "str", "noloop", "a file whose presence keeps the loop from starting"),
     ("asyncio", "bool", False, "run the app on asyncio (aioapp.py: no Wi-Fi, NTP, watchdog or "
      "sleep modes yet)"),
