@@ -2,7 +2,6 @@
 # ClientCore holds every decision and no I/O; TokenClient (here) and aio.AsyncTokenClient are
 # the two thin shells that carry its requests over a blocking or an asyncio transport.
 from . import _port, grant
-from ._port import DAY_MS
 from .errors import OAuthError
 from .http import origin
 
@@ -187,7 +186,7 @@ class ClientCore:
         return t
 
     def _accept(self, t, start, lifetime_ms):
-        lifetime_ms = min(lifetime_ms, DAY_MS)
+        lifetime_ms = min(lifetime_ms, _port.DAY_MS)
         # a leeway of at most a quarter of the lifetime, so a short token is not "always expired"
         leeway = min(self.leeway_ms, lifetime_ms // 4)
         self._token = t
@@ -208,10 +207,10 @@ class ClientCore:
             if ra:
                 # a fleet told the same Retry-After must not return in step: spread it over
                 # at least as long again, never earlier
-                ra = min(ra * 1000, DAY_MS)
+                ra = min(ra * 1000, _port.DAY_MS)
                 window = max(window, ra)
             wait = self._rand(window) + (ra or 0)
-            self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, DAY_MS))
+            self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _port.DAY_MS))
             self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
         self._save()
 
