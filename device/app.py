@@ -116,7 +116,8 @@ class App:
         is sent: the time is as trustworthy as NTP's, which is not authenticated either.
         """
         from oauthcc import httpdate
-        from oauthcc.transport import Transport, origin
+        from oauthcc.http import origin
+        from oauthcc.transport import Transport
 
         url = origin(self.client.token_url) + "/"
         try:
