@@ -1,7 +1,7 @@
 # The schema of config.json and secrets.json: every key, its kind, its default and what it
 # means. The app, tools/deploy.py, tools/provision.py and the README's table all read it.
 # The app imports it at boot to check the files and fill in the defaults, then drops it from
-# sys.modules: its tables would hold about 12 KB of heap for nothing (unix port, .mpy).
+# sys.modules: its tables would hold 12.8 KB of heap for nothing (unix port, .mpy).
 
 # Kinds: "num" a number >= 0, "str" a string, "bool" true or false, "file" the name of a file
 # on the board (deploy copies it), "strs" a string or a list of strings, "obj" a JSON object,
