@@ -1,3 +1,3 @@
-import app
+import mainloop
 
-app.main()
+mainloop.main()

@@ -9,8 +9,11 @@ metadata(description="OAuth 2.0 client credentials for MicroPython", version="0.
 
 package("oauthcc", base_path="device")
 
-# The app modules (main.py still imports app; config.json and secrets.json stay files).
+# The app modules (main.py stays a file: it imports mainloop; config.json and secrets.json
+# stay files too).
 module("app.py", base_path="device")
-module("board.py", base_path="device")
-module("state.py", base_path="device")
 module("aioapp.py", base_path="device")
+module("board.py", base_path="device")
+module("mainloop.py", base_path="device")
+module("settings.py", base_path="device")
+module("state.py", base_path="device")

@@ -1,14 +1,14 @@
 # The device app on asyncio (config.json "asyncio": true): app.py's configuration, client
-# and cycle, with the token fetched and the API called while the other tasks keep running.
+# and decisions, with the token fetched and the API called while the other tasks keep running.
 import asyncio
 
-import app
+from app import IDLE_S, App, make_client, say
 
 from oauthcc import OAuthError
 from oauthcc.aio import AsyncTokenClient
 
 
-class AsyncApp(app.App):
+class AsyncApp(App):
     async def cycle(self):
         """App.cycle with the network awaited: the same decisions, from app.App."""
         c = self.client
@@ -24,14 +24,26 @@ class AsyncApp(app.App):
             return self.failed(e)
 
 
+def start(config, secrets):
+    """An AsyncApp and its AsyncTokenClient from the dicts of config.json and secrets.json.
+    settings.ConfigError when they do not fit."""
+    from settings import check
+
+    config, secrets = check(config), check(secrets, "secrets.json")
+    return AsyncApp(config, make_client(config, secrets, AsyncTokenClient), secrets=secrets)
+
+
 async def run(config, secrets, *tasks):
     """Run the token and API cycle (forever, or config "cycles" rounds) beside `tasks`, your
     own coroutines (sensors, MQTT, a web server); they are cancelled when the cycle ends.
-    ConfigError when the configuration does not fit."""
-    a = AsyncApp(config, app.make_client(config, secrets, AsyncTokenClient))
+    settings.ConfigError when the configuration does not fit (see start)."""
+    return await _cycles(start(config, secrets), tasks)
+
+
+async def _cycles(a, tasks):
     others = [asyncio.create_task(t) for t in tasks]
     try:
-        cycles = config.get("cycles", 0)
+        cycles = a.config["cycles"]
         n = 0
         while not cycles or n < cycles:
             n += 1
@@ -45,21 +57,30 @@ async def run(config, secrets, *tasks):
     return a
 
 
+async def _boot(config_path, secrets_path):
+    import settings
+
+    while True:
+        try:
+            return start(settings.load(config_path), settings.load(secrets_path, "secrets.json"))
+        except settings.ConfigError as e:
+            say(e, "- retrying in %d s" % IDLE_S)
+            await asyncio.sleep(IDLE_S)
+
+
 async def _main(config_path, secrets_path, tasks):
     others = [asyncio.create_task(t) for t in tasks]  # they run even while config is broken
     try:
-        while True:
-            try:
-                config = app.check_config(app.load_json(config_path, "configuration"))
-                return await run(config, app.load_json(secrets_path, "secrets"))
-            except app.ConfigError as e:
-                app.say(e, "- retrying in %d s" % app._IDLE_S)
-                await asyncio.sleep(app._IDLE_S)
+        a = await _boot(config_path, secrets_path)
+        import sys
+
+        sys.modules.pop("settings", None)  # as in mainloop: the schema serves the boot only
+        return await _cycles(a, ())
     finally:
         for t in others:
             t.cancel()
 
 
 def main(config_path="config.json", secrets_path="secrets.json", *tasks):
-    """app.main on asyncio, beside `tasks`. KeyboardInterrupt always reaches the REPL."""
+    """mainloop.main on asyncio, beside `tasks`. KeyboardInterrupt always reaches the REPL."""
     return asyncio.run(_main(config_path, secrets_path, tasks))

@@ -5,11 +5,10 @@
 # check against micropython-esp32-stubs see every call.
 import time
 
-from oauthcc._port import EPOCH_OFFSET, const, ticks_add, ticks_diff, ticks_ms
+from oauthcc.clock import DAY_MS, EPOCH_OFFSET, const, ticks_add, ticks_diff, ticks_ms
 
 _POLL_MS = const(200)  # Wi-Fi status poll, NTP retry pause
 _SLICE_MS = const(1000)  # longest idle sleep between watchdog feeds and Ctrl-C checks
-_DAY_MS = const(86_400_000)  # ticks deadlines stay within ticks_diff's 2**29 ms
 # The ESP32 watchdog cannot be stopped: before the REPL it is re-armed with the longest
 # timeout it takes (2**30 - 1 ms, about 12 days; a small int on every port). rp2 takes at
 # most 8388 ms, so a smaller value is tried when the port refuses the first.
@@ -148,7 +147,7 @@ class Board:
     def wait(self, seconds, light=False):
         """Sleep, feeding the watchdog at least every half timeout. Plain sleep keeps Ctrl-C
         working; light=True uses machine.lightsleep (less power, Ctrl-C only between slices)."""
-        ms = min(int(seconds * 1000), _DAY_MS)
+        ms = min(int(seconds * 1000), DAY_MS)
         light = light and _has("machine", "lightsleep")
         step = 60_000 if light else _SLICE_MS
         if self.wdt_ms:
@@ -179,7 +178,7 @@ class Board:
 
             # pressing the REPL button wakes the board, and hold_loop() then sees it held
             esp32.wake_on_ext0(self.wake_pin, esp32.WAKEUP_ALL_LOW)
-        machine.deepsleep(min(int(seconds * 1000), _DAY_MS))
+        machine.deepsleep(min(int(seconds * 1000), DAY_MS))
         return True
 
     def woke_from_deepsleep(self):

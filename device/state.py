@@ -1,8 +1,9 @@
 # State that must survive deep sleep (backoff, latch, last error, a small token): RTC memory on
-# the board, a file elsewhere. Both stores have oauthcc.store.FileStore's load()/save().
+# the board, a file elsewhere. Both stores have oauthcc.store.FileStore's load()/save(); the
+# client's part is its ClientCore.state() dict.
 import json
 
-from oauthcc._port import const
+from oauthcc.clock import const
 
 _MAGIC = b"oc1"  # RTC memory holds garbage after a power cut: no magic, no state
 _RTC_SIZE = const(2048)  # ESP32's RTC user memory

@@ -3,6 +3,7 @@ runs there for one cycle against the stub server over HTTPS (its test CA deploye
 with fakes of machine/network/ntptime."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import deploy
 import pytest
 from conftest import ROOT, stub_server, tls_stub
-from toolchain import find
+from toolchain import app_modules, find
 from virtual_board import VirtualBoard
 
 from stub_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ORG_ID, PERSON_ID
@@ -67,9 +68,8 @@ def test_deploy_then_run_main_on_virtual_board(tmp_path, vboard):
     assert not (flash / "oauthcc").exists() and not (flash / "app.py").exists()
     lib = sorted(f.name for f in (flash / "lib" / "oauthcc").iterdir())
     assert lib == sorted(f.stem + ".mpy" for f in (ROOT / "device" / "oauthcc").glob("*.py"))
-    for name in ("boot.py", "main.py", "app.mpy", "aioapp.mpy", "board.mpy", "state.mpy",
-                 "config.json",
-                 "secrets.json", "ca.pem"):
+    for name in ("boot.py", "main.py", "config.json", "secrets.json", "ca.pem") + tuple(
+            m + ".mpy" for m in app_modules()):
         assert (flash / name).is_file(), name
     assert (flash / "main.py").read_bytes() == (ROOT / "main.py").read_bytes()
 
@@ -100,6 +100,34 @@ def test_deploy_refuses_a_missing_ca_file(tmp_path):
     (tmp_path / "cfg" / "ca.pem").unlink()
     with pytest.raises(deploy.DeployError, match="CA file"):
         deploy.config_files(cfg, sec)
+
+
+def test_deploy_refuses_an_unknown_key_before_touching_the_board(tmp_path, monkeypatch):
+    stub = stub_server()
+    cfg, sec = configure(tmp_path / "cfg", stub, api_ulr="https://x/")
+    ran = []
+    monkeypatch.setattr(deploy.subprocess, "run", lambda *a, **k: ran.append(a))
+    want = "unknown key 'api_ulr' in config.json (did you mean 'api_url'?)"
+    with pytest.raises(deploy.DeployError, match=re.escape(want)):
+        deploy.deploy("/dev/no-such-board", cfg, sec)
+    assert ran == []  # no mpy-cross, no mpremote: nothing touched the board
+    configure(tmp_path / "cfg", stub)
+    (tmp_path / "cfg" / "secrets.json").write_text(json.dumps({"client_id": "a",
+                                                               "client_secrt": "b"}))
+    with pytest.raises(deploy.DeployError, match="unknown key 'client_secrt' in secrets.json"):
+        deploy.deploy("/dev/no-such-board", cfg, sec)
+    with pytest.raises(deploy.DeployError, match=re.escape("'interval' in config.json must be")):
+        deploy.deploy("/dev/no-such-board", *configure(tmp_path / "cfg", stub, interval="5"))
+    assert ran == []
+
+
+def test_deploy_command_refuses_an_unknown_key(tmp_path):
+    cfg, sec = configure(tmp_path / "cfg", stub_server(), profle="zaikio")
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "deploy.py"), "--port",
+                        "/dev/no-such-board", "--config", str(cfg), "--secrets", str(sec)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "mpremote" not in p.stderr
+    assert "unknown key 'profle' in config.json (did you mean 'profile'?)" in p.stderr
 
 
 def test_stale_lists_shadowing_py_and_old_copies():

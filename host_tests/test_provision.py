@@ -124,3 +124,24 @@ def test_provision_under_another_python_finds_the_venv_tools(tmp_path):
         assert p.returncode == 0, p.stdout + p.stderr
         on_board = json.loads((vb.root / "secrets.json").read_text())
     assert on_board["client_secret"] == stub.state.clients["sensor-19"]["client_secret"]
+
+
+def test_a_config_mistake_is_refused_before_the_client_is_created(tmp_path, capsys):
+    # the service shows a secret once: provision checks both files before it asks for one
+    stub = stub_server()
+    stub.reset({"profile": "generic", "clients": []})
+    cfg = config(tmp_path, stub, audeince="https://x/")
+    sec = tmp_path / "secrets.json"
+    args = ["--admin-url", stub.admin_url, "--client-id", "sensor-20", "--config", str(cfg),
+            "--secrets", str(sec)]
+    assert provision.main(args) == 1
+    err = capsys.readouterr().err
+    assert "unknown key 'audeince' in config.json (did you mean 'audience'?)" in err
+    cfg = config(tmp_path, stub)
+    sec.write_text(json.dumps({"wifi_passwd": "x"}))
+    assert provision.main(args) == 1
+    assert "unknown key 'wifi_passwd' in secrets.json" in capsys.readouterr().err
+    assert "sensor-20" not in stub.state.clients and list(stub.log) == []
+    sec.write_text(json.dumps({"wifi_password": "x"}))
+    assert provision.main(args) == 0
+    assert "sensor-20" in stub.state.clients

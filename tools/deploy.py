@@ -2,9 +2,11 @@
 
 - compiles device/oauthcc/*.py and the app modules with mpy-cross, after checking that the
   .mpy version is one the board imports;
+- checks config.json and secrets.json against device/settings.py first: an unknown key or a
+  value of the wrong kind is refused before anything touches the board;
 - compares SHA-256 hashes on the board and copies only what changed (mpremote, one session):
-  /lib/oauthcc/*.mpy, /boot.py, /main.py, /app.mpy (and aioapp, board, state), /config.json,
-  /secrets.json and the CA file named in the configuration;
+  /lib/oauthcc/*.mpy, /boot.py, /main.py, the app modules (manifest.py) as .mpy,
+  /config.json, /secrets.json and the files the configuration names (the CA);
 - removes stale copies: /oauthcc/, modules no longer in the library, and every .py that would
   shadow an .mpy (MicroPython imports x.py before x.mpy);
 - --set-clock sets the board's RTC to UTC (`mpremote rtc --set` would write local time);
@@ -21,7 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-from toolchain import ROOT, ToolchainError, build_app, build_library, check_mpy, find, mpy_header
+from toolchain import (
+    ROOT,
+    ToolchainError,
+    build_app,
+    build_library,
+    check_mpy,
+    find,
+    mpy_header,
+    settings,
+)
 
 TOP_FILES = ("boot.py", "main.py")
 BUILD = ROOT / "build" / "deploy"
@@ -121,23 +132,31 @@ def compile_all(out=BUILD):
 
 
 def config_files(config, secrets, ca=None):
-    """{board path: local path} for config.json, secrets.json and the CA file it names."""
+    """{board path: local path} for config.json, secrets.json and the files config.json names
+    (the CA). DeployError for a file that is missing, not JSON, or not what the schema says."""
     config, secrets = Path(config), Path(secrets)
-    for p in (config, secrets):
+    s = settings()
+    checked = {}
+    for p, name in ((config, "config.json"), (secrets, "secrets.json")):
         if not p.is_file():
             raise DeployError("%s not found (start from config/examples/)" % p)
-    try:
-        cfg = json.loads(config.read_text())
-        json.loads(secrets.read_text())
-    except ValueError as e:
-        raise DeployError("not valid JSON: %s" % e)
+        try:
+            data = json.loads(p.read_text())
+        except ValueError as e:
+            raise DeployError("%s is not valid JSON: %s" % (p, e))
+        try:
+            checked[name] = s.check(data, name)
+        except s.ConfigError as e:
+            raise DeployError("%s: %s" % (p, e))
     files = {"config.json": config, "secrets.json": secrets}
-    name = cfg.get("ca")
-    if name:
-        local = Path(ca) if ca else config.parent / name
-        if not local.is_file():
-            raise DeployError("the CA file named in %s (%s) is not at %s" % (config, name, local))
-        files[name.lstrip("/")] = local
+    for key, kind, _, _ in s.APP + s.CLIENT:
+        name = checked["config.json"][key] if kind == "file" else None
+        if name:
+            local = Path(ca) if ca and key == "ca" else config.parent / name
+            if not local.is_file():
+                raise DeployError("the %s file named in %s (%s) is not at %s"
+                                  % (key.upper(), config, name, local))
+            files[name.lstrip("/")] = local
     return files
 
 
@@ -170,8 +189,8 @@ def utc_datetime(t=None):
 
 def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=60):
     """Deploy; returns {"copied": [...], "removed": [...], "bytes": n, "mpy_bytes": n}."""
-    files = compile_all()
-    files.update(config_files(config, secrets, ca))
+    files = config_files(config, secrets, ca)  # refused here, the board untouched
+    files.update(compile_all())
     b = Board(port, timeout)
     impl = b.exec("import sys; print('MPY', getattr(sys.implementation, '_mpy', 0))")
     mpy = int(impl.split("MPY", 1)[1].split()[0]) if "MPY" in impl else 0

@@ -76,13 +76,28 @@ def write_secrets(path, client_id, secret):
 
 def check(config_path, secrets_path):
     """A token with the new credentials, through the library itself (on CPython)."""
-    sys.path.insert(0, str(ROOT / "device"))
+    from toolchain import settings
+
+    s = settings()  # device/ on the path, for app too
     import app
 
-    config = app.load_json(str(config_path), "configuration")
-    secrets = app.load_json(str(secrets_path), "secrets")
-    t = app.make_client(config, secrets).token()
+    config = s.load(str(config_path))
+    t = app.make_client(config, s.load(str(secrets_path), "secrets.json")).token()
     return "token ok: scope=%s lifetime=%ss" % (t.scope, t.expires_in)
+
+
+def read_config(config_path, secrets_path):
+    """config.json as the app reads it (None when there is none), once both files passed the
+    schema: a mistake is refused before the client is created, as its secret is shown once."""
+    from toolchain import settings
+
+    s = settings()
+    try:
+        if Path(secrets_path).is_file():
+            s.load(str(secrets_path), "secrets.json")
+        return s.load(str(config_path)) if Path(config_path).is_file() else None
+    except s.ConfigError as e:
+        raise ProvisionError(str(e))
 
 
 def main(argv=None):
@@ -98,10 +113,10 @@ def main(argv=None):
     ap.add_argument("--deploy", metavar="PORT", help="then deploy to the board on PORT")
     args = ap.parse_args(argv)
     audience = args.audience
-    if not audience and Path(args.config).is_file():
-        aud = json.loads(Path(args.config).read_text()).get("audience")
-        audience = [aud] if aud else []
     try:
+        cfg = read_config(args.config, args.secrets)
+        if not audience and cfg and cfg["audience"]:
+            audience = [cfg["audience"]]
         cid, secret = create_client(args.admin_url, args.client_id, args.scope, audience)
         write_secrets(args.secrets, cid, secret)
         secret = None

@@ -2,7 +2,7 @@
 
 Starts the stub (Zaikio profile, person token with roles, short token lifetime so a renewal
 shows within seconds), writes config.json and secrets.json into build/run/ as they would be
-on a board, and runs device/app.py there for a few cycles. Stops by itself.
+on a board, and runs main.py there (device/ on the path) for a few cycles. Stops by itself.
 """
 import argparse
 import json
@@ -50,7 +50,7 @@ def main():
         print("stub authorization server (zaikio) at %s, token lifetime %d s" % (
             stub.url, args.lifetime))
         env = dict(os.environ, MICROPYPATH=".frozen:" + str(ROOT / "device"))
-        cmd = [args.micropython, "-c", "import app; app.main()"]
+        cmd = [args.micropython, str(ROOT / "main.py")]  # as the board would
         p = subprocess.run(cmd, cwd=run_dir, env=env, stdin=subprocess.DEVNULL,
                            timeout=60 + args.cycles * args.interval * 2)
         grants = [e.get("grant_type") for e in stub.log if e["path"].endswith("token")]

@@ -1,6 +1,7 @@
 """What the host tools share: finding the venv's MicroPython executables, compiling to .mpy and
-checking that a MicroPython loads it, and the modules that go on a board (manifest.py lists
-them, once, for freezing, deploy and the type check alike). Standard library only."""
+checking that a MicroPython loads it, the modules that go on a board (manifest.py lists
+them, once, for freezing, deploy and the type check alike), and the configuration schema
+(device/settings.py, itself standard library only). Standard library only."""
 import os
 import shutil
 import subprocess
@@ -102,3 +103,12 @@ def manifest():
 def app_modules():
     """The app's modules, beside main.py on a board, in manifest.py's order."""
     return [p.stem for p in manifest()[1] if p.parent == DEVICE]
+
+
+def settings():
+    """device/settings.py, the schema of config.json and secrets.json, as the app checks them."""
+    if str(DEVICE) not in sys.path:
+        sys.path.insert(0, str(DEVICE))
+    import settings
+
+    return settings

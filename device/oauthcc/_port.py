@@ -37,6 +37,9 @@ except AttributeError:
         return ((a - b + _HALF) & (_PERIOD - 1)) - _HALF
 
 
+# No ticks deadline lies further ahead than a day: ticks_diff is valid to 2**29 ms on ESP32.
+DAY_MS = const(86_400_000)
+
 # The ESP32 port counts wall-clock seconds from 2000, CPython and the unix port from 1970.
 EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 

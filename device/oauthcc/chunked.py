@@ -1,11 +1,11 @@
 # Chunked transfer decoding, loaded only when a chunked answer arrives (few token servers
 # send one).
 from .errors import OAuthError
-from .http import MAX_HEADERS
 
 
-def read(r, limit):
-    """The body of a chunked answer from r (an http.Reader), at most limit bytes."""
+def read(r, limit, trailers):
+    """The body of a chunked answer from r (an http.Reader), at most limit bytes and
+    `trailers` trailer lines (http passes its limits: no import back, no cycle)."""
     body = b""
     for _ in range(limit + 1):  # each chunk is at least one byte: bounded
         line = r.readline()
@@ -17,7 +17,7 @@ def read(r, limit):
         if n < 0:
             raise OAuthError("invalid_response", "bad chunk size")
         if n == 0:
-            for _ in range(MAX_HEADERS):  # trailers, up to the empty line
+            for _ in range(trailers):  # trailers, up to the empty line
                 if not r.readline():
                     return body
             raise OAuthError("invalid_response", "too many trailers")

@@ -2,11 +2,8 @@
 # ClientCore holds every decision and no I/O; TokenClient (here) and aio.AsyncTokenClient are
 # the two thin shells that carry its requests over a blocking or an asyncio transport.
 from . import _port, grant
-from ._port import const
 from .errors import OAuthError
 from .http import origin
-
-_DAY_MS = const(86_400_000)  # no ticks deadline further ahead: ticks_diff is valid to 2**29 ms
 
 
 def _random(n):
@@ -72,9 +69,7 @@ class ClientCore:
         self.latched = None  # the permanent OAuthError that stops all attempts
         self.last_error = None
         if store is not None:
-            from .store import restore
-
-            restore(self)
+            self.restore(store.load())
 
     def __repr__(self):  # no secret, no token
         return "<%s %s client_id=%r>" % (type(self).__name__, self.token_url, self.client_id)
@@ -191,7 +186,7 @@ class ClientCore:
         return t
 
     def _accept(self, t, start, lifetime_ms):
-        lifetime_ms = min(lifetime_ms, _DAY_MS)
+        lifetime_ms = min(lifetime_ms, _port.DAY_MS)
         # a leeway of at most a quarter of the lifetime, so a short token is not "always expired"
         leeway = min(self.leeway_ms, lifetime_ms // 4)
         self._token = t
@@ -212,20 +207,31 @@ class ClientCore:
             if ra:
                 # a fleet told the same Retry-After must not return in step: spread it over
                 # at least as long again, never earlier
-                ra = min(ra * 1000, _DAY_MS)
+                ra = min(ra * 1000, _port.DAY_MS)
                 window = max(window, ra)
             wait = self._rand(window) + (ra or 0)
-            self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _DAY_MS))
+            self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _port.DAY_MS))
             self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
         self._save()
 
-    # -- persistence (optional): the code is in store.py, loaded only with a store ----------
+    # -- persistence (optional): a store sees only state() and restore(). Their code is in
+    # clientstate.py, loaded only by a client that has a store: a fetch never carries it.
+
+    def state(self):
+        """What survives a reboot, as a JSON-able dict (its fields: see clientstate.py)."""
+        from .clientstate import state
+
+        return state(self)
+
+    def restore(self, state):
+        """Take back a state() saved for this configuration; anything else changes nothing."""
+        from .clientstate import restore
+
+        restore(self, state)
 
     def _save(self):
         if self._store is not None:
-            from .store import save
-
-            save(self)
+            self._store.save(self.state())
 
     # -- the API call ------------------------------------------------------------------------
 

@@ -163,7 +163,7 @@ def read_response(r, method, max_body):
     if "chunked" in headers.get("transfer-encoding", "").lower():
         from .chunked import read  # only when a chunked answer arrives
 
-        return Response(status, headers, read(r, max_body))
+        return Response(status, headers, read(r, max_body, MAX_HEADERS))
     length = headers.get("content-length")
     if length is None:
         return Response(status, headers, r.read_to_eof(max_body))

@@ -6,6 +6,8 @@ import os
 
 import aioapp
 import app
+import mainloop
+from settings import check
 
 from support import CLIENT_ID, CLIENT_SECRET, PER, faults, log, reset, token_requests, url
 
@@ -60,7 +62,7 @@ def test_app_main_dispatches_to_asyncio_mode():
     with open(d + "/secrets.json", "w") as f:
         json.dump(SECRETS, f)
     reset(profile="zaikio")
-    a = app.main(d + "/config.json", d + "/secrets.json")
+    a = mainloop.main(d + "/config.json", d + "/secrets.json")
     assert isinstance(a, aioapp.AsyncApp) and a.last_error is None
     assert len(token_requests()) == 1
     for name in ("config.json", "secrets.json"):
@@ -74,8 +76,9 @@ def test_aioapp_shares_the_apps_decisions():
     reset(profile="zaikio", person_roles=["owner"])
     faults({"kind": "status", "status": 503, "path": "/api/v1/roles"},
            {"kind": "status", "status": 500, "path": "/api/v1/resource"})
-    a = aioapp.AsyncApp(config(interval=60), app.make_client(config(), SECRETS,
-                                                             aioapp.AsyncTokenClient))
+    c = app.make_client(check(config()), check(SECRETS, "secrets.json"),
+                        aioapp.AsyncTokenClient)
+    a = aioapp.AsyncApp(check(config(interval=60)), c)
     assert asyncio.run(a.cycle()) == 60  # the API answered 500: a status, not a failure
     assert a.roles is None
     assert asyncio.run(a.cycle()) == 60

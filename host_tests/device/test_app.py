@@ -1,9 +1,12 @@
 # The device app's loop: Wi-Fi, clock, watchdog, sleep modes, state across deep sleep, the way
 # back to the REPL. Fakes of machine/network/ntptime/esp32 play the board; the stub the server.
+import json
 import os
 
 import app
 import fakeboard
+import mainloop
+import settings
 
 from support import CLIENT_ID, CLIENT_SECRET, PER, control, raises, reset, token_requests, url
 
@@ -35,7 +38,7 @@ def board(stop_after=None):
 def run(name, b=None, **config):
     cfg, sec = files(name, **config)
     b = b or board()
-    return app.main(cfg, sec, b), b
+    return mainloop.main(cfg, sec, b), b
 
 
 def test_full_cycle_on_a_fake_esp32():
@@ -88,15 +91,15 @@ def test_wifi_failure_backs_off_without_touching_the_server():
 
 class _BoardClock:
     """The library's clock on a board whose RTC starts in 2000: unix_time() is None until the
-    (fake) RTC has been set, as oauthcc._port.unix_time() is on an ESP32 before NTP."""
+    (fake) RTC has been set, as oauthcc.clock.unix_time() is on an ESP32 before NTP."""
 
     def __init__(self, machine):
-        from oauthcc import _port
+        from oauthcc import clock
 
         self.machine = machine
         self.ticks_ms, self.ticks_diff, self.ticks_add = (
-            _port.ticks_ms, _port.ticks_diff, _port.ticks_add)
-        self._real = _port.unix_time
+            clock.ticks_ms, clock.ticks_diff, clock.ticks_add)
+        self._real = clock.unix_time
 
     def unix_time(self):
         return None if self.machine.rtc_datetime is None else self._real()
@@ -116,11 +119,11 @@ def test_clock_from_the_servers_date_header_when_ntp_is_blocked():
     import oauthcc
 
     b = Board(log=lambda *a: None)
-    config, secrets = app.load_json(cfg, "c"), app.load_json(sec, "s")
+    conf, secrets = settings.load(cfg), settings.load(sec, "secrets.json")
     clock = _BoardClock(machine)
     client = oauthcc.from_profile("zaikio", CLIENT_ID, CLIENT_SECRET, [SCOPE], tls,
-                                  ca=config["ca"], api_origins=[config["api_url"]], clock=clock)
-    a = app.App(config, client, b, None, secrets)
+                                  ca=conf["ca"], api_origins=[conf["api_url"]], clock=clock)
+    a = app.App(conf, client, b, None, secrets)
     a.wall = clock.unix_time
     e = raises(oauthcc.OAuthError, client.token)
     assert e.error == "clock_not_set" and e.retryable  # refused before connecting
@@ -131,7 +134,7 @@ def test_clock_from_the_servers_date_header_when_ntp_is_blocked():
     assert [(p["method"], p["path"]) for p in probes] == [("HEAD", "/")]
     assert "authorization" not in probes[0]["headers"]  # nothing secret before verification
     client.reset()  # the app's next cycle would wait out the backoff instead
-    assert a.cycle() == config["interval"]
+    assert a.cycle() == conf["interval"]
     assert [r["form"]["grant_type"] for r in token_requests()] == ["client_credentials"]
     calls = ntptime.calls
     a.clock()
@@ -151,13 +154,13 @@ def test_missing_or_malformed_config_idles_instead_of_crashing():
     fakeboard.use()
     d = fakeboard.workdir("noconfig")
     b = board(stop_after=2)
-    raises(KeyboardInterrupt, app.main, d + "/config.json", d + "/secrets.json", b)
+    raises(KeyboardInterrupt, mainloop.main, d + "/config.json", d + "/secrets.json", b)
     assert b.waits == [60, 60] and b.window == 3  # the REPL window opens all the same
     with open(d + "/config.json", "w") as f:
         f.write("{nope")
     fakeboard.write_json(d + "/secrets.json", {"client_id": "x", "client_secret": "y"})
     b = board(stop_after=1)
-    raises(KeyboardInterrupt, app.main, d + "/config.json", d + "/secrets.json", b)
+    raises(KeyboardInterrupt, mainloop.main, d + "/config.json", d + "/secrets.json", b)
     assert b.waits == [60]
 
 
@@ -170,12 +173,12 @@ def test_config_values_of_the_wrong_kind_are_named_not_obeyed():
                      ({"sleep": "hibernate"}, "sleep"), ({"base_url": ["x"]}, "base_url"),
                      ({"scope": ["ok", 5]}, "scope")):
         cfg = dict(bad, profile="zaikio")
-        e = raises(app.ConfigError, app.check_config, cfg)
+        e = raises(settings.ConfigError, settings.check, cfg)
         assert key in str(e), (key, str(e))
-    app.check_config({"interval": 0.5, "scope": ["a", "b"], "sleep": "deep", "asyncio": False})
+    settings.check({"interval": 0.5, "scope": ["a", "b"], "sleep": "deep", "asyncio": False})
     cfg, sec = files("badkind", interval="300")
     b = board(stop_after=1)
-    raises(KeyboardInterrupt, app.main, cfg, sec, b)
+    raises(KeyboardInterrupt, mainloop.main, cfg, sec, b)
     assert b.waits == [60] and token_requests() == []  # idles, reported, asks nothing
 
 
@@ -185,7 +188,7 @@ def test_noloop_file_keeps_the_repl_free():
     d = cfg.rsplit("/", 1)[0]
     with open(d + "/noloop", "w") as f:
         f.write("")
-    assert app.main(cfg, sec, board()) is None and machine.events == []
+    assert mainloop.main(cfg, sec, board()) is None and machine.events == []
     control("/_stub/log")
 
 
@@ -201,8 +204,8 @@ class Broken:
 def test_unexpected_errors_back_off_then_reset_never_a_tight_loop():
     machine = fakeboard.use()[0]
     b = board()
-    a = app.App({"interval": 5, "wifi_ssid": "home"}, Broken(), b)
-    raises(machine.ResetCalled, app.run, a, b)
+    a = app.App(settings.check({"interval": 5, "wifi_ssid": "home"}), Broken(), b)
+    raises(machine.ResetCalled, mainloop.run, a, b)
     assert b.waits == [30, 60, 120, 240]
 
 
@@ -212,24 +215,25 @@ def test_host_without_board_hardware_runs_cycles():
     d = fakeboard.workdir("host")
     a, b = run("host", cycles=2, state_file=d + "/state.json")
     assert a.roles == ["owner", "admin"] and b.waits == [5]
-    assert "token" in app.load_json(d + "/state.json", "state")["c"]  # a file, no RTC here
+    with open(d + "/state.json") as f:
+        assert "token" in json.load(f)["c"]  # a file, no RTC here
 
 
 def test_every_config_example_builds_a_client():
 
     d = "config/examples"
-    secrets = app.load_json(d + "/secrets.json", "secrets")
+    secrets = settings.load(d + "/secrets.json", "secrets.json")
     names = [n for n in os.listdir(d) if n.endswith(".config.json")]
     assert len(names) >= 4
     for n in names:
-        config = app.check_config(app.load_json(d + "/" + n, "configuration"))
-        assert config["ca"]  # each names its CA file, which is not in the repo:
-        err = raises(app.ConfigError, app.make_client, config, secrets)
+        conf = settings.load(d + "/" + n)
+        assert conf["ca"]  # each names its CA file, which is not in the repo:
+        err = raises(ValueError, app.make_client, conf, secrets)  # a settings.ConfigError
         assert "ca file" in str(err)  # a missing CA is a clear configuration error
-        config["ca"] = os.getenv("STUB_CA_PEM")
-        c = app.make_client(config, secrets)
-        assert c.token_url.startswith(config["base_url"])
-        assert config["wifi_ssid"] and "wifi_password" not in config  # secrets stay apart
+        conf["ca"] = os.getenv("STUB_CA_PEM")
+        c = app.make_client(conf, secrets)
+        assert c.token_url.startswith(conf["base_url"])
+        assert conf["wifi_ssid"] and "wifi_password" not in conf  # secrets stay apart
 
 
 def test_api_failures_back_off_and_roles_are_fetched_again():
@@ -263,3 +267,12 @@ def test_asyncio_mode_arms_no_watchdog_it_would_not_feed():
     a, _ = run("aio", asyncio=True, cycles=1)
     assert a.roles == ["owner", "admin"]
     assert [e for e in machine.events if e[0] == "wdt"] == []
+
+
+def test_zaikio_without_base_url_reads_roles_from_the_production_hub():
+    # the profile's base URL is the default: App once raised KeyError for a missing base_url
+    a = app.App(settings.check({"profile": "zaikio"}), None)
+    assert a.roles_url == "https://hub.zaikio.com/api/v1/roles"
+    a = app.App(settings.check({"profile": "heidelberg", "base_url": "https://h.example/"}), None)
+    assert a.roles_url == "https://h.example/api/v1/roles"
+    assert app.App(settings.check({"profile": "generic"}), None).roles_url is None

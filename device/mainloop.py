@@ -1,0 +1,105 @@
+# From boot to the loop, blocking: main.py calls main(). The way back to the REPL,
+# config.json and secrets.json (checked, or retried once a minute), the watchdog, then run():
+# app.App's decisions with the waiting, the sleep modes and the crash handling. With config
+# "asyncio": true, main() hands over to aioapp.main() instead.
+from app import IDLE_S, App, make_client, say
+from state import Shared, open_store
+
+from oauthcc.clock import const
+
+_MAX_CRASHES = const(5)  # unexpected errors in a row, each backed off, before a reset
+
+
+def _crash_wait(n):
+    return min(30 << min(n - 1, 5), 900)  # 30 s, 60 s, ... 15 min
+
+
+def run(app, board, cycles=0):
+    """The waiting half: network, clock, cycle, sleep; forever, or `cycles` rounds."""
+    cfg = app.config
+    mode = cfg["sleep"]  # idle (Ctrl-C works), light, deep
+    n = crashes = 0
+    while not cycles or n < cycles:
+        n += 1
+        try:
+            wait = app.network()
+            if not wait:
+                app.clock()
+                wait = app.cycle()
+            crashes = 0
+        except MemoryError as e:  # fragmentation, usually: collect and try again later
+            import gc
+
+            gc.collect()
+            crashes += 1
+            app.remember("MemoryError: %s" % e)
+            wait = _crash_wait(crashes)
+        except Exception as e:  # a bug or an odd board state: log it, back off, never a tight loop
+            import sys
+
+            if hasattr(sys, "print_exception"):
+                sys.print_exception(e)
+            else:
+                say(repr(e))
+            crashes += 1
+            app.remember("%s: %s" % (type(e).__name__, e))
+            if crashes >= _MAX_CRASHES:
+                say("%d unexpected errors in a row: resetting" % crashes)
+                board.reset()
+            wait = _crash_wait(crashes)
+        if cycles and n >= cycles:
+            break
+        if mode == "deep" and wait >= cfg["deep_min"] and board.deepsleep(wait):
+            return  # only where deep sleep returns (a fake): the board boots into main.py
+        board.wait(wait, light=(mode == "light"))
+
+
+def main(config_path="config.json", secrets_path="secrets.json", board=None):
+    """Run forever (or config "cycles" rounds). KeyboardInterrupt always reaches the REPL,
+    with the watchdog re-armed at its longest timeout first."""
+    if board is None:
+        from board import Board
+
+        board = Board()
+    try:
+        return _main(config_path, secrets_path, board)
+    finally:
+        board.disarm()  # the loop is over (Ctrl-C, "cycles", an error): the REPL needs time
+
+
+def _main(config_path, secrets_path, board):
+    import settings
+
+    try:
+        cfg = settings.load(config_path)
+    except settings.ConfigError:
+        cfg = settings.check({})  # reported below; the way back to the REPL opens all the same
+    window = cfg["repl_window"]
+    if window is None:
+        window = 1 if board.woke_from_deepsleep() else 3
+    if board.hold_loop(cfg["repl_flag"], cfg["repl_pin"], window):
+        return None
+    while True:
+        try:
+            cfg = settings.load(config_path)
+            if cfg["asyncio"]:
+                break
+            secrets = settings.load(secrets_path, "secrets.json")
+            shared = Shared(open_store(board, cfg["state_file"]))
+            client = make_client(cfg, secrets, store=shared.part("c"))
+            break
+        except settings.ConfigError as e:
+            say(e, "- retrying in %d s" % IDLE_S)
+            board.wait(IDLE_S)
+    del settings  # the schema serves the boot only: let its tables go back to the heap
+    import sys
+
+    sys.modules.pop("settings", None)
+    if cfg["asyncio"]:  # the same app on asyncio: aioapp.py (no board layer yet, so no
+        import aioapp  # watchdog is armed: aioapp would not feed it)
+
+        return aioapp.main(config_path, secrets_path)
+    board.arm(int(cfg["watchdog"] * 1000))
+    app = App(cfg, client, board, shared.part("a"), secrets)
+    run(app, board, cfg["cycles"])
+    return app
