@@ -50,6 +50,7 @@ async def _cycles(a, tasks):
             wait = await a.cycle()
             if cycles and n >= cycles:
                 break
+            say("next cycle in %d s" % round(wait))
             await asyncio.sleep(wait)
     finally:
         for t in others:

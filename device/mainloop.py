@@ -49,6 +49,7 @@ def run(app, board, cycles=0):
             wait = _crash_wait(crashes)
         if cycles and n >= cycles:
             break
+        say("next cycle in %d s" % round(wait))  # a long interval is not a hang
         if mode == "deep" and wait >= cfg["deep_min"] and board.deepsleep(wait):
             return  # only where deep sleep returns (a fake): the board boots into main.py
         board.wait(wait, light=(mode == "light"))
