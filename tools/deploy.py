@@ -10,7 +10,8 @@
 - removes stale copies: /oauthcc/, modules no longer in the library, and every .py that would
   shadow an .mpy (MicroPython imports x.py before x.mpy);
 - --set-clock sets the board's RTC to UTC (`mpremote rtc --set` would write local time);
-- --run then runs main.py and shows its output (Ctrl-C stops it and leaves the REPL).
+- --run then runs main.py and shows its output (Ctrl-C stops it on the board as well and
+  leaves the board at its REPL).
 
 Works with the virtual board (tools/virtual_board.py): `mpremote ... resume` throughout, as
 a soft reset ends the unix port, and files are copied by name (no `cp -r`).
@@ -221,9 +222,19 @@ def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=6
 
 
 def run_main(port, timeout=None):
-    """Run main.py on the board and stream its output (Ctrl-C: stop, the REPL stays)."""
+    """Run main.py on the board and stream its output. Ctrl-C stops it on the board too and
+    leaves the board at its REPL (mpremote alone would leave the loop running)."""
     cmd = [find("mpremote"), "connect", port, "resume", "exec", "exec(open('main.py').read())"]
-    return subprocess.run(cmd, timeout=timeout).returncode
+    try:
+        return subprocess.run(cmd, timeout=timeout).returncode
+    except KeyboardInterrupt:
+        try:
+            Board(port, 15).exec("pass")  # the Ctrl-C that mpremote sends first ends main.py
+            print("\nmain.py stopped; the board is at its REPL: mpremote connect %s resume repl"
+                  % port)
+        except DeployError as e:
+            print("\nmain.py may still run on the board: %s" % e, file=sys.stderr)
+        return 130
 
 
 def main(argv=None):

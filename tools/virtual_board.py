@@ -6,8 +6,16 @@ micropython's terminal, and the one printed for mpremote (whose open/close must 
 micropython's side). --fakes puts host_tests/fakes (machine, network, ntptime, esp32) on the
 board's path, so board.py sees a Wi-Fi interface, a watchdog and RTC memory.
 
+Like a board's USB REPL, Ctrl-C (0x03) from the host interrupts running code: the unix port
+in a pty reads 0x03 as a character, so the bridge sends micropython SIGINT, but only while its
+SIGINT handler is installed (code runs with kbd_intr on). At a prompt, and under
+kbd_intr(-1) as in `mpremote mount`, the handler is the default one, which would end the
+process: there 0x03 is only passed on, as it always is. Board output nobody reads is kept up
+to a limit, then dropped, so an app keeps running with no mpremote attached.
+
 Unix-port differences: a soft reset ends the process (always use `mpremote ... resume`), and
 stat("") fails, so `cp -r` or `cp a b :` into the root fail: mkdir, then copy files by name.
+SIGINT needs Linux's /proc (elsewhere 0x03 is only passed on).
 """
 import argparse
 import os
@@ -24,6 +32,20 @@ from pathlib import Path
 from toolchain import ROOT, find
 
 FAKES = ROOT / "host_tests" / "fakes"
+BACKLOG = 16384  # bytes of board output kept while nobody reads the pty, as a UART's buffer
+HOLD_OFF = 0.2  # s between SIGINTs: a second one before MicroPython took the first ends it
+
+
+def sigint_caught(pid):
+    """True while the process has a SIGINT handler (/proc/<pid>/status, SigCgt)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 class VirtualBoard:
@@ -37,6 +59,8 @@ class VirtualBoard:
         self.proc = None
         self._stop = threading.Event()
         self._fds = []
+        self._sigint_at = -HOLD_OFF
+        self._thread = None
 
     def start(self):
         self.root.mkdir(parents=True, exist_ok=True)
@@ -53,23 +77,45 @@ class VirtualBoard:
         os.close(board_s)
         self.port = os.ttyname(host_s)
         self._fds = [board_m, host_m, host_s]  # host_s stays open: mpremote may come and go
-        threading.Thread(target=self._bridge, args=(board_m, host_m), daemon=True).start()
+        self._thread = threading.Thread(target=self._bridge, args=(board_m, host_m), daemon=True)
+        self._thread.start()
         return self
 
     def _bridge(self, board_m, host_m):
+        # Neither side may block the other: what one side has not taken yet waits in a buffer
+        # (board output beyond BACKLOG is dropped: nobody is listening).
+        pending = {board_m: bytearray(), host_m: bytearray()}  # to write to that fd
         other = {board_m: host_m, host_m: board_m}
+        for fd in other:
+            os.set_blocking(fd, False)
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([board_m, host_m], [], [], 0.1)
+                ready, writable, _ = select.select(
+                    [board_m, host_m], [fd for fd in pending if pending[fd]], [], 0.1)
                 for fd in ready:
                     data = os.read(fd, 4096)
                     if not data:
                         raise OSError("eof")
-                    os.write(other[fd], data)
+                    if fd == host_m and b"\x03" in data:
+                        self._interrupt()
+                    pending[other[fd]] += data
+                del pending[host_m][:-BACKLOG]
+                for fd in writable:
+                    try:
+                        del pending[fd][:os.write(fd, pending[fd])]
+                    except BlockingIOError:
+                        pass
             except OSError:  # micropython exited: its pty side is gone
                 if self.proc.poll() is not None:
                     break
                 time.sleep(0.05)
+
+    def _interrupt(self):
+        """Ctrl-C from the host: KeyboardInterrupt in running code, as on a board."""
+        now = time.monotonic()
+        if now - self._sigint_at >= HOLD_OFF and sigint_caught(self.proc.pid):
+            self._sigint_at = now
+            self.proc.send_signal(signal.SIGINT)
 
     @property
     def alive(self):
@@ -84,6 +130,8 @@ class VirtualBoard:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self._thread is not None:
+            self._thread.join(2)
         for fd in self._fds:
             try:
                 os.close(fd)
@@ -107,16 +155,23 @@ def main(argv=None):
     ap.add_argument("--port-file", help="write the pty path here once ready")
     args = ap.parse_args(argv)
     vb = VirtualBoard(args.root, args.micropython, args.fakes, args.heapsize).start()
-    print("virtual board on %s (flash: %s); Ctrl-C to stop" % (vb.port, vb.root), flush=True)
+    print("virtual board on %s (flash: %s); Ctrl-C here stops it.\n"
+          "In another terminal: `make demo` (an HTTPS example on it), `make deploy PORT=%s`"
+          " or `.venv/bin/mpremote connect %s resume repl`" % (vb.port, vb.root, vb.port, vb.port),
+          flush=True)
     if args.port_file:
+        Path(args.port_file).parent.mkdir(parents=True, exist_ok=True)
         Path(args.port_file).write_text(vb.port + "\n")
     try:
         while vb.alive:
             time.sleep(0.5)
+        print("the unix port exited (a soft reset, or sys.exit()): the virtual board is off")
     except KeyboardInterrupt:
         pass
     finally:
         vb.stop()
+        if args.port_file:
+            Path(args.port_file).unlink(missing_ok=True)
     return 0
 
 

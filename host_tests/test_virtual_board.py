@@ -1,0 +1,148 @@
+"""tools/virtual_board.py behaves like a board's USB REPL: Ctrl-C (0x03) from the host
+interrupts running code, so mpremote, deploy and `deploy --run` work while the app loops; at a
+prompt and under kbd_intr(-1) 0x03 is a character and the board lives on; output nobody reads
+does not stop the board."""
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import deploy
+from conftest import ROOT, stub_server
+from toolchain import find
+from virtual_board import VirtualBoard, sigint_caught
+
+from stub_server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, ORG_ID, PERSON_ID
+
+LOOPING = "[app] next cycle in 3600 s"
+
+
+def configure(d, stub, interval=3600):
+    """An app that loops: one cycle against the (plain http) stub, then an hour's sleep."""
+    d.mkdir(exist_ok=True)
+    cfg = {"profile": "zaikio", "base_url": stub.url,
+           "scope": ["Per/%s>Org/%s.zaikio.machines.rw" % (PERSON_ID, ORG_ID)],
+           "api_url": stub.url + "/api/v1/resource", "interval": interval,
+           "repl_window": 0, "watchdog": 30, "wifi_ssid": "virtual"}
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "secrets.json").write_text(json.dumps({"client_id": DEFAULT_CLIENT_ID,
+                                                "client_secret": DEFAULT_CLIENT_SECRET,
+                                                "wifi_password": "pw"}))
+    return d / "config.json", d / "secrets.json"
+
+
+def read_until(fd, marker, timeout=10):
+    out, end = b"", time.monotonic() + timeout
+    while marker not in out and time.monotonic() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            out += os.read(fd, 4096)
+    return out
+
+
+def start_main(port, cmd=None, **kw):
+    """main.py running on the board, through mpremote (or cmd), once its first cycle is done
+    and it sleeps."""
+    cmd = cmd or [find("mpremote"), "connect", port, "resume", "exec",
+                  "exec(open('main.py').read())"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, **kw)
+    out = read_until(p.stdout.fileno(), LOOPING.encode(), 30)
+    assert LOOPING.encode() in out, out
+    return p, out
+
+
+def mpremote(port, code, timeout=20):
+    p = subprocess.run([find("mpremote"), "connect", port, "resume", "exec", code],
+                       capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return p.stdout + p.stderr
+
+
+def test_ctrl_c_stops_a_looping_app_for_mpremote_deploy_and_a_terminal(tmp_path):
+    stub = stub_server()
+    stub.reset({"profile": "zaikio"})
+    cfg, sec = configure(tmp_path / "cfg", stub)
+    with VirtualBoard(tmp_path / "board", fakes=True) as vb:
+        deploy.deploy(vb.port, cfg, sec, log=lambda *a: None, timeout=30)
+
+        # the user's Ctrl-C ends mpremote, not the app; the next mpremote interrupts it
+        p, out = start_main(vb.port)
+        assert b"[app] roles: owner, admin" in out, out
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
+        time.sleep(0.3)
+        assert sigint_caught(vb.proc.pid)  # the app still runs: MicroPython's handler is in
+        start = time.monotonic()
+        assert "exec ok" in mpremote(vb.port, "print('exec ok')")
+        took = time.monotonic() - start
+        print("mpremote exec into the looping app: %.2f s" % took)
+        assert took < 10
+
+        # deploy while the app loops
+        p, _ = start_main(vb.port)
+        p.kill()
+        p.wait(10)
+        configure(tmp_path / "cfg", stub, interval=3599)
+        r = deploy.deploy(vb.port, cfg, sec, log=lambda *a: None, timeout=30)
+        assert r["copied"] == ["config.json"]
+        configure(tmp_path / "cfg", stub)
+        deploy.deploy(vb.port, cfg, sec, log=lambda *a: None, timeout=30)
+
+        # `deploy --run`, then Ctrl-C (to the whole process group, as a terminal sends it)
+        p, out = start_main(vb.port, [sys.executable, str(ROOT / "tools" / "deploy.py"),
+                                      "--port", vb.port, "--config", str(cfg), "--secrets",
+                                      str(sec), "--run"], start_new_session=True)
+        os.killpg(p.pid, signal.SIGINT)
+        out += p.communicate(timeout=30)[0]
+        assert p.returncode == 130 and b"main.py stopped; the board is at its REPL" in out, out
+        assert not sigint_caught(vb.proc.pid)  # nothing runs: the REPL
+
+        # Ctrl-C written to the pty, as by a terminal program, gives the REPL back
+        p, _ = start_main(vb.port)
+        p.send_signal(signal.SIGINT)
+        p.wait(10)  # mpremote left the raw REPL on its way out (Ctrl-B, queued on the board)
+        fd = os.open(vb.port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            read_until(fd, b"\0", 0.3)  # what the app printed since
+            os.write(fd, b"\x03")
+            out = read_until(fd, b">>> ")
+        finally:
+            os.close(fd)
+        assert b"KeyboardInterrupt" in out and out.endswith(b">>> "), out
+        assert vb.alive
+        events = mpremote(vb.port, "import machine; print([e[:2] for e in machine.events"
+                                   " if e[0] == 'wdt'][-1])")
+        assert "('wdt', 1073741823)" in events, events  # re-armed at its longest for the REPL
+
+
+def test_ctrl_c_at_a_prompt_or_under_kbd_intr_off_is_a_character(tmp_path):
+    with VirtualBoard(tmp_path / "board") as vb:
+        fd = os.open(vb.port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            assert read_until(fd, b">>> ").endswith(b">>> ")
+            for _ in range(3):  # SIGINT at a prompt would end the unix port
+                os.write(fd, b"\x03")
+                time.sleep(0.25)
+            assert vb.alive
+            os.write(fd, b"import micropython, sys\r")
+            read_until(fd, b"\0", 0.5)
+            os.write(fd, b"micropython.kbd_intr(-1); print('got', repr(sys.stdin.read(1)))\r")
+            time.sleep(0.5)
+            os.write(fd, b"\x03")  # data, as in mpremote mount's protocol
+            out = read_until(fd, b"got '\\x03'")
+            assert b"got '\\x03'" in out and vb.alive, out
+
+            # nobody reads the pty: the board runs on (its output beyond the backlog dropped)
+            os.write(fd, b"exec(\"for i in range(3000): print('x' * 50)\\n"
+                         b"open('done', 'w').write('1')\")\r")
+            end = time.monotonic() + 10
+            while not (vb.root / "done").exists() and time.monotonic() < end:
+                time.sleep(0.1)
+            assert (vb.root / "done").exists()
+            read_until(fd, b"\0", 1)
+            os.write(fd, b"print(6 * 7)\r")
+            assert b"42" in read_until(fd, b"42")
+        finally:
+            os.close(fd)
