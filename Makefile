@@ -6,7 +6,8 @@ STAMP   := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -
 PYTHON  ?= python3
 NODE_STAMP := conformance/node_modules/.package-lock.json
 
-.PHONY: run run-aio test lint venv clean conformance conformance-debs bench deploy virtual-board provision
+.PHONY: run run-aio test lint venv clean conformance conformance-debs bench deploy virtual-board provision \
+	test-ca
 
 venv: $(STAMP)
 
@@ -38,6 +39,10 @@ deploy: $(STAMP)
 # The unix port behind a pty, for mpremote and `make deploy PORT=<pty>` without hardware.
 virtual-board: $(STAMP)
 	$(PY) tools/virtual_board.py --fakes
+
+# A test CA and a certificate for 127.0.0.1 signed by it, in build/test-ca (tools/test_ca.py).
+test-ca: $(STAMP)
+	$(PY) tools/test_ca.py
 
 # Create a client on the generic identity service and write secrets.json (seed 003).
 provision: $(STAMP)

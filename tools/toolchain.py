@@ -32,6 +32,22 @@ def find(name):
     return found
 
 
+def venv_module(name):
+    """Import a module only the venv has (trustme): under another Python, this tool starts
+    again under the venv's, so `python3 tools/x.py` works as `.venv/bin/python tools/x.py`."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        python = VENV_BIN / "python"
+        if python.is_file() and not os.environ.get("OAUTHCC_IN_VENV"):
+            os.environ["OAUTHCC_IN_VENV"] = "1"  # once: a venv without it must not loop
+            os.execv(str(python), [str(python)] + sys.argv)
+        raise ToolchainError("%s is not installed for %s: `make venv` installs it in .venv"
+                             % (name, sys.executable))
+
+
 # -- .mpy --------------------------------------------------------------------------------------
 
 def mpy_cross(src, dst, shown=None, options=(), exe=None):
