@@ -7,7 +7,7 @@ PYTHON  ?= python3
 NODE_STAMP := conformance/node_modules/.package-lock.json
 
 .PHONY: run run-aio test lint venv clean conformance conformance-debs bench deploy virtual-board provision \
-	test-ca
+	demo test-ca
 
 venv: $(STAMP)
 
@@ -38,7 +38,12 @@ deploy: $(STAMP)
 
 # The unix port behind a pty, for mpremote and `make deploy PORT=<pty>` without hardware.
 virtual-board: $(STAMP)
-	$(PY) tools/virtual_board.py --fakes
+	$(PY) tools/virtual_board.py --fakes --port-file build/virtual-board.port
+
+# With `make virtual-board` running in another terminal: the app over HTTPS on it, against the
+# stub server with a test CA, a few cycles; the board stays at its REPL (tools/demo.py).
+demo: $(STAMP)
+	$(PY) tools/demo.py $(if $(PORT),--port $(PORT)) $(DEMO_ARGS)
 
 # A test CA and a certificate for 127.0.0.1 signed by it, in build/test-ca (tools/test_ca.py).
 test-ca: $(STAMP)

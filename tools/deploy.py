@@ -222,19 +222,22 @@ def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=6
 
 
 def run_main(port, timeout=None):
-    """Run main.py on the board and stream its output. Ctrl-C stops it on the board too and
-    leaves the board at its REPL (mpremote alone would leave the loop running)."""
+    """Run main.py on the board and stream its output. Ctrl-C (or the timeout) stops it on the
+    board too and leaves the board at its REPL (mpremote alone would leave the loop running)."""
     cmd = [find("mpremote"), "connect", port, "resume", "exec", "exec(open('main.py').read())"]
     try:
         return subprocess.run(cmd, timeout=timeout).returncode
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, subprocess.TimeoutExpired) as e:
+        stopped = isinstance(e, KeyboardInterrupt)
+        why = "stopped" if stopped else "did not end in %d s" % timeout
         try:
             Board(port, 15).exec("pass")  # the Ctrl-C that mpremote sends first ends main.py
-            print("\nmain.py stopped; the board is at its REPL: mpremote connect %s resume repl"
-                  % port)
-        except DeployError as e:
-            print("\nmain.py may still run on the board: %s" % e, file=sys.stderr)
-        return 130
+            print("\nmain.py %s; the board is at its REPL: mpremote connect %s resume repl"
+                  % (why, port))
+        except DeployError as err:
+            print("\nmain.py %s, and may still run on the board: %s" % (why, err),
+                  file=sys.stderr)
+        return 130 if stopped else 1
 
 
 def main(argv=None):
