@@ -39,7 +39,8 @@ def test_provision_writes_secret_only_to_a_0600_file_and_checks_it(tmp_path, cap
                     "client_secret": secret}
     assert stat.S_IMODE(sec.stat().st_mode) == 0o600
     assert secret not in out.out + out.err
-    assert "token ok: scope=read:secrets" in out.out
+    assert "token ok (%s, token endpoint %s/oauth/token): scope=read:secrets" % (
+        cfg, stub.url) in out.out
     created = stub.state.clients["sensor-17"]
     assert created["audience"] == [AUD] and created["client_type"] == "machine_to_machine"
     token = [e for e in stub.log if e["path"] == "/oauth/token"][-1]
@@ -118,12 +119,13 @@ def test_provision_under_another_python_finds_the_venv_tools(tmp_path):
     with VirtualBoard(tmp_path / "board") as vb:
         p = subprocess.run([other, str(ROOT / "tools" / "provision.py"), "--admin-url",
                             stub.admin_url, "--client-id", "sensor-19", "--config", str(cfg),
-                            "--secrets", str(sec), "--deploy", vb.port],
+                            "--secrets", str(sec), "--check", "--deploy", vb.port],
                            capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, PATH="/usr/bin:/bin"), cwd=str(tmp_path))
         assert p.returncode == 0, p.stdout + p.stderr
         on_board = json.loads((vb.root / "secrets.json").read_text())
     assert on_board["client_secret"] == stub.state.clients["sensor-19"]["client_secret"]
+    assert "token ok (%s" % cfg in p.stdout
 
 
 def test_a_config_mistake_is_refused_before_the_client_is_created(tmp_path, capsys):
@@ -145,3 +147,32 @@ def test_a_config_mistake_is_refused_before_the_client_is_created(tmp_path, caps
     sec.write_text(json.dumps({"wifi_password": "x"}))
     assert provision.main(args) == 0
     assert "sensor-20" in stub.state.clients
+
+
+def test_check_and_deploy_refuse_another_services_config_before_creating_the_client(
+        tmp_path, capsys):
+    # ./config.json, a zaikio one, was used silently and gave invalid_client for the new client
+    stub = stub_server()
+    stub.reset({"profile": "generic", "clients": []})
+    sec = tmp_path / "secrets.json"
+    zaikio = tmp_path / "zaikio.json"
+    zaikio.write_text(json.dumps({"profile": "zaikio", "base_url": stub.url}))
+    for extra in (["--check"], ["--deploy", "/dev/no-such-board"]):
+        for cfg, says in ((zaikio, "%s is a zaikio configuration" % zaikio),
+                          (tmp_path / "none.json", "%s is not there" % (tmp_path / "none.json"))):
+            assert provision.main(["--admin-url", stub.admin_url, "--client-id", "sensor-21",
+                                   "--config", str(cfg), "--secrets", str(sec)] + extra) == 1
+            assert says in capsys.readouterr().err
+    assert stub.state.clients == {} and not sec.exists()
+
+
+def test_a_failed_check_names_the_configuration_it_used(tmp_path, capsys):
+    stub = stub_server()
+    stub.reset({"profile": "generic", "clients": []})
+    cfg = config(tmp_path, stub, token_path="/oauth/elsewhere")
+    rc = provision.main(["--admin-url", stub.admin_url, "--client-id", "sensor-22",
+                         "--config", str(cfg), "--secrets", str(tmp_path / "s.json"), "--check"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "--check (%s, token endpoint %s/oauth/elsewhere): OAuthError" % (
+        cfg, stub.url) in err, err
+    assert stub.state.clients["sensor-22"]["client_secret"] not in err

@@ -7,7 +7,8 @@ client through the admin endpoint and write secrets.json; optionally check it an
 
 The secret is shown once by the service and kept only in the secrets.json written here (mode
 0600; other keys such as wifi_password are kept). It is never printed: not on success, not in
-an error. --check asks the token endpoint (base_url from --config) for a token with it.
+an error. --check asks the token endpoint (base_url from --config, default ./config.json,
+which must be a generic or custom configuration) for a token with it, and names both.
 """
 import argparse
 import json
@@ -18,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVICE_PROFILES = ("generic", "custom")  # configurations that can name this service
 
 
 class ProvisionError(Exception):
@@ -74,16 +76,35 @@ def write_secrets(path, client_id, secret):
     os.replace(tmp, path)
 
 
+def device_config(path, config):
+    """For --check and --deploy: ProvisionError, before the client is created (its secret is
+    shown once), unless config.json (read_config's answer) is there and for the service the
+    client is created on."""
+    if config is None:
+        raise ProvisionError("--check and --deploy use the device's configuration, and %s is "
+                             "not there: give --config" % path)
+    if config["profile"] not in SERVICE_PROFILES:
+        raise ProvisionError("%s is a %s configuration, and clients made here are for the "
+                             "generic identity service: give --config the device's generic "
+                             "(or custom) configuration" % (path, config["profile"]))
+
+
 def check(config_path, secrets_path):
-    """A token with the new credentials, through the library itself (on CPython)."""
+    """A token with the new credentials, through the library itself (on CPython); the answer
+    names the configuration and token endpoint it used."""
     from toolchain import settings
 
     s = settings()  # device/ on the path, for app too
     import app
 
     config = s.load(str(config_path))
-    t = app.make_client(config, s.load(str(secrets_path), "secrets.json")).token()
-    return "token ok: scope=%s lifetime=%ss" % (t.scope, t.expires_in)
+    client = app.make_client(config, s.load(str(secrets_path), "secrets.json"))
+    used = "%s, token endpoint %s" % (config_path, client.token_url)
+    try:
+        t = client.token()
+    except Exception as e:  # OAuthError and OSError texts hold no secret
+        raise ProvisionError("--check (%s): %s: %s" % (used, type(e).__name__, e))
+    return "token ok (%s): scope=%s lifetime=%ss" % (used, t.scope, t.expires_in)
 
 
 def read_config(config_path, secrets_path):
@@ -115,6 +136,8 @@ def main(argv=None):
     audience = args.audience
     try:
         cfg = read_config(args.config, args.secrets)
+        if args.check or args.deploy:
+            device_config(args.config, cfg)
         if not audience and cfg and cfg["audience"]:
             audience = [cfg["audience"]]
         cid, secret = create_client(args.admin_url, args.client_id, args.scope, audience)
