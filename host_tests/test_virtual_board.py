@@ -11,6 +11,7 @@ import sys
 import time
 
 import deploy
+import pytest
 from conftest import ROOT, stub_server
 from toolchain import find
 from virtual_board import VirtualBoard, sigint_caught
@@ -42,13 +43,27 @@ def read_until(fd, marker, timeout=10):
     return out
 
 
-def start_main(port, cmd=None, **kw):
+@pytest.fixture
+def spawned():
+    """Processes a test starts (each in its own session): none outlives the test."""
+    procs = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+        if p.stdout:
+            p.stdout.close()
+
+
+def start_main(spawned, port, cmd=None):
     """main.py running on the board, through mpremote (or cmd), once its first cycle is done
     and it sleeps."""
     cmd = cmd or [find("mpremote"), "connect", port, "resume", "exec",
                   "exec(open('main.py').read())"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, **kw)
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    spawned.append(p)
     out = read_until(p.stdout.fileno(), LOOPING.encode(), 30)
     assert LOOPING.encode() in out, out
     return p, out
@@ -60,7 +75,7 @@ def mpremote(port, code, timeout=20):
     return p.stdout + p.stderr
 
 
-def test_ctrl_c_stops_a_looping_app_for_mpremote_deploy_and_a_terminal(tmp_path):
+def test_ctrl_c_stops_a_looping_app_for_mpremote_deploy_and_a_terminal(tmp_path, spawned):
     stub = stub_server()
     stub.reset({"profile": "zaikio"})
     cfg, sec = configure(tmp_path / "cfg", stub)
@@ -68,7 +83,7 @@ def test_ctrl_c_stops_a_looping_app_for_mpremote_deploy_and_a_terminal(tmp_path)
         deploy.deploy(vb.port, cfg, sec, log=lambda *a: None, timeout=30)
 
         # the user's Ctrl-C ends mpremote, not the app; the next mpremote interrupts it
-        p, out = start_main(vb.port)
+        p, out = start_main(spawned, vb.port)
         assert b"[app] roles: owner, admin" in out, out
         p.send_signal(signal.SIGINT)
         p.wait(10)
@@ -81,7 +96,7 @@ def test_ctrl_c_stops_a_looping_app_for_mpremote_deploy_and_a_terminal(tmp_path)
         assert took < 10
 
         # deploy while the app loops
-        p, _ = start_main(vb.port)
+        p, _ = start_main(spawned, vb.port)
         p.kill()
         p.wait(10)
         configure(tmp_path / "cfg", stub, interval=3599)
@@ -91,16 +106,16 @@ def test_ctrl_c_stops_a_looping_app_for_mpremote_deploy_and_a_terminal(tmp_path)
         deploy.deploy(vb.port, cfg, sec, log=lambda *a: None, timeout=30)
 
         # `deploy --run`, then Ctrl-C (to the whole process group, as a terminal sends it)
-        p, out = start_main(vb.port, [sys.executable, str(ROOT / "tools" / "deploy.py"),
-                                      "--port", vb.port, "--config", str(cfg), "--secrets",
-                                      str(sec), "--run"], start_new_session=True)
+        p, out = start_main(spawned, vb.port, [
+            sys.executable, str(ROOT / "tools" / "deploy.py"), "--port", vb.port, "--config",
+            str(cfg), "--secrets", str(sec), "--run"])
         os.killpg(p.pid, signal.SIGINT)
         out += p.communicate(timeout=30)[0]
         assert p.returncode == 130 and b"main.py stopped; the board is at its REPL" in out, out
         assert not sigint_caught(vb.proc.pid)  # nothing runs: the REPL
 
         # Ctrl-C written to the pty, as by a terminal program, gives the REPL back
-        p, _ = start_main(vb.port)
+        p, _ = start_main(spawned, vb.port)
         p.send_signal(signal.SIGINT)
         p.wait(10)  # mpremote left the raw REPL on its way out (Ctrl-B, queued on the board)
         fd = os.open(vb.port, os.O_RDWR | os.O_NOCTTY)
