@@ -161,3 +161,45 @@ def test_ctrl_c_at_a_prompt_or_under_kbd_intr_off_is_a_character(tmp_path):
             assert b"42" in read_until(fd, b"42")
         finally:
             os.close(fd)
+
+
+def test_make_virtual_board_names_its_pty_and_takes_the_board_along_when_killed(tmp_path):
+    port_file = tmp_path / "port"
+    p = subprocess.Popen([sys.executable, str(ROOT / "tools" / "virtual_board.py"), "--root",
+                          str(tmp_path / "board"), "--port-file", str(port_file)],
+                         stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        end = time.monotonic() + 20
+        while not port_file.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        port = port_file.read_text().strip()
+        assert "up" in mpremote(port, "print('up')")
+        board = [int(pid) for pid in os.listdir("/proc") if pid.isdigit()
+                 and _ppid(int(pid)) == p.pid]
+        assert board
+        p.terminate()
+        assert p.wait(10) == 0 and not port_file.exists()
+        end = time.monotonic() + 10
+        while any(_alive(pid) for pid in board) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in board)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

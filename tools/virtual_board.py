@@ -154,6 +154,12 @@ def main(argv=None):
     ap.add_argument("--micropython", help="default: the venv's")
     ap.add_argument("--port-file", help="write the pty path here once ready")
     args = ap.parse_args(argv)
+
+    def stop(signum, frame):  # a closed terminal or a kill: the board goes too, not orphaned
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     vb = VirtualBoard(args.root, args.micropython, args.fakes, args.heapsize).start()
     print("virtual board on %s (flash: %s); Ctrl-C here stops it.\n"
           "In another terminal: `make demo` (an HTTPS example on it), `make deploy PORT=%s`"
