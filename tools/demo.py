@@ -38,6 +38,11 @@ def write_files(out, stub_url, ca_pem, cycles, interval):
     return out / "config.json", out / "secrets.json"
 
 
+def _summary(line):
+    if not line.startswith(("copied /", "removed /")):  # the clock and the totals
+        print(line)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", help="the virtual board's pty (default: the one `make "
@@ -69,7 +74,7 @@ def main(argv=None):
         print("deploying %s, %s and ca.pem to %s" % (os.path.relpath(cfg), sec.name, port),
               flush=True)
         try:
-            deploy.deploy(port, cfg, sec, set_clock=True)
+            deploy.deploy(port, cfg, sec, set_clock=True, log=_summary)
         except (deploy.DeployError, ToolchainError) as e:
             print("demo: %s" % e, file=sys.stderr)
             return 1
