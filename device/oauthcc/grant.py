@@ -1,6 +1,10 @@
 # Pure: build a token request, parse a token response into a Token or an OAuthError. No I/O.
+from ._port import const
 from .encoding import basic_auth, form_encode
 from .errors import OAuthError
+
+_MAX_DEPTH = const(8)  # [ and { nested in a token answer, its own { included (Zaikio's: 3)
+_MAX_EXTRA = const(2048)  # bytes of JSON of the extra fields kept with the token
 
 
 class Token:
@@ -54,60 +58,81 @@ def retry_after(headers, now=None):
 
 
 def _number(v):
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        try:
-            return int(v)
-        except (ValueError, OverflowError):  # nan, inf
-            return None
+    # expires_in as whole seconds in [0, 2**30] (the client narrows it further), from a number
+    # or a numeric string ("1e999" too); None for anything else, nan and bools included
     if isinstance(v, str):
         try:
-            return int(float(v))
-        except (ValueError, OverflowError):
-            pass
-    return None
+            v = float(v)
+        except ValueError:
+            return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+        return None
+    return int(max(0, min(v, 1 << 30)))
+
+
+def _b64token(s):
+    # RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=", all it
+    # takes to go into a header. Bytes, not characters (see http._check); "replace": a lone
+    # surrogate (CPython) is refused, not raised.
+    b = s.encode("utf-8", "replace").rstrip(b"=")
+    for c in b:
+        if c not in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/":
+            return False
+    return len(b) > 0
 
 
 def parse(status, headers, body, now=None):
     """Token from a token-endpoint response, or raise OAuthError.
 
-    headers: dict with lower-case names. body: bytes. An error field makes even a 200 answer a
-    failure, and a 200 without access_token is invalid (as golang.org/x/oauth2 does).
+    headers: dict with lower-case names. body: bytes. An error field (not null) makes even a
+    200 answer a failure, and a 200 without access_token is invalid (as golang.org/x/oauth2
+    does). What the server sends is data: the access token must be b64token characters (it
+    goes into a header), [ and { nest at most 8 deep (a store serialises the answer), the
+    extra fields take at most 2 KB of JSON (else none is kept), server text in an error is
+    made fit for a log line (untrusted.text).
     """
     import json
 
-    try:
-        data = json.loads(body) if body else None
-    except (ValueError, UnicodeError, MemoryError, RuntimeError):
-        data = None
+    data = why = None
+    if body and body.count(b"[") + body.count(b"{") > _MAX_DEPTH:  # else it cannot nest deeper
+        from .untrusted import deeper
+
+        if deeper(body, _MAX_DEPTH):
+            why = "JSON nested deeper than %d" % _MAX_DEPTH
+    if why is None and body:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeError, MemoryError, RuntimeError):
+            pass
     if not isinstance(data, dict):
         data = None
-    if (data is not None and "error" in data) or not 200 <= status < 300:
+    err = data.get("error") if data else None
+    if err is not None and err != "" or not 200 <= status < 300:
+        from .untrusted import text
+
         ra = retry_after(headers, now)
-        err = data.get("error") if data else None
         desc = data.get("error_description") if data else None
         if not isinstance(err, str) or not err:
             err = "http_%d" % status if status >= 300 else "invalid_response"
-        if desc is not None and not isinstance(desc, str):
-            desc = None
-        raise OAuthError(err, desc, status, ra)
+        raise OAuthError(text(err), text(desc) if isinstance(desc, str) else why, status, ra)
     if data is None:
-        raise OAuthError("invalid_response", "token response is not a JSON object", status)
+        raise OAuthError("invalid_response", why or "token response is not a JSON object",
+                         status)
+    data.pop("error", None)
     at = data.pop("access_token", None)
-    if not isinstance(at, str) or not at:
-        raise OAuthError("invalid_response", "no access_token", status)
+    if not isinstance(at, str) or not _b64token(at):
+        raise OAuthError("invalid_response", "no access_token of b64token characters", status)
     tt = data.pop("token_type", None) or "Bearer"
     if not isinstance(tt, str) or tt.lower() != "bearer":
-        raise OAuthError("unsupported_token_type", "token_type %r" % (tt,), status)
+        from .untrusted import text
+
+        raise OAuthError("unsupported_token_type", "token_type " + text(repr(tt)), status)
     expires_in = _number(data.pop("expires_in", None))
-    if expires_in is not None and expires_in < 0:
-        expires_in = 0
     rt = data.pop("refresh_token", None)
     scope = data.pop("scope", None)
     if isinstance(scope, list):
-        scope = " ".join(str(s) for s in scope)
+        scope = " ".join(s for s in scope if isinstance(s, str))
+    if len(body) - len(at) > _MAX_EXTRA and len(json.dumps(data)) > _MAX_EXTRA:
+        data = {}  # too much to keep beside the token in RTC memory or flash
     return Token(at, "Bearer", expires_in, rt if isinstance(rt, str) and rt else None,
                  scope if isinstance(scope, str) else None, data)

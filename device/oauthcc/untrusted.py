@@ -1,0 +1,62 @@
+# The rare paths of what a server or the network sends, loaded only when one is taken (a
+# plain fetch never is): server text made fit for a log line, the nesting of an answer with
+# many brackets, a network error that names its peer.
+from ._port import const
+
+MAX_TEXT = const(200)  # bytes of server text kept in an error or a log line
+
+
+def text(s):
+    """Server text fit for a log line: at most MAX_TEXT bytes of UTF-8 (then "..."), each
+    control character (C0, DEL, C1: CR, LF, ESC, ...) as "?"."""
+    # bytes, not characters: iterating a str makes each character a qstr, for good; and
+    # "replace": a lone surrogate (CPython) cannot be encoded, nor printed
+    b = bytearray(s.encode("utf-8", "replace"))
+    more = len(b) > MAX_TEXT
+    if more:
+        n = MAX_TEXT
+        while n and b[n] & 0xC0 == 0x80:  # cut before a character, not inside it
+            n -= 1
+        b = b[:n]
+    c1 = False
+    for i in range(len(b)):
+        c = b[i]
+        if c < 32 or c == 127 or c1:
+            b[i] = 63
+        c1 = c == 0xC2 and i + 1 < len(b) and 0x80 <= b[i + 1] < 0xA0  # U+0080-U+009F
+        if c1:
+            b[i] = 63
+    return b.decode() + ("..." if more else "")
+
+
+def deeper(body, limit):
+    """True when [ and { nest deeper than limit in the JSON bytes body (strings skipped)."""
+    d = 0
+    s = esc = False
+    for c in body:
+        if s:
+            if esc:
+                esc = False
+            elif c == 92:  # backslash
+                esc = True
+            elif c == 34:  # quote
+                s = False
+        elif c == 34:
+            s = True
+        elif c == 91 or c == 123:  # [ {
+            d += 1
+            if d > limit:
+                return True
+        elif c == 93 or c == 125:  # ] }
+            d -= 1
+    return False
+
+
+def named(e, host, port):
+    """The OSError e again, its text naming the peer; an errno stays args[0] (e.errno)."""
+    s = str(e)
+    if s.startswith("[Errno "):  # "[Errno 111] ECONNREFUSED": the number is kept apart
+        s = s[s.find("]") + 2 :]
+    s = "%s (%s:%d)" % (s, host, port)
+    a = e.args
+    return OSError(a[0], s) if a and isinstance(a[0], int) else OSError(s)
