@@ -102,10 +102,13 @@ def check_clock(clock):
 
 def verify_failed(e):
     """e as OAuthError("tls_verification_failed") when it says the server failed
-    verification, else None."""
+    verification, else None: only these, as that error latches."""
+    from ._port import MICROPYTHON
+
     name = type(e).__name__
     if not (name == "SSLCertVerificationError"  # CPython
-            or isinstance(e, ValueError)  # MicroPython: host name mismatch
+            or MICROPYTHON and isinstance(e, ValueError)  # mbedTLS: host name mismatch
             or isinstance(e, OSError) and e.args and e.args[0] == _MBEDTLS_X509_CERT_VERIFY_FAILED):
         return None
-    return OAuthError("tls_verification_failed", str(e).strip(), retryable=False)
+    # mbedTLS lists the reasons one per line: one line for a log
+    return OAuthError("tls_verification_failed", " ".join(str(e).split()), retryable=False)
