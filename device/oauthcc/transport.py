@@ -26,6 +26,26 @@ def _within(settimeout, timeout_ms, deadline, fn, *args, **kw):
         raise
 
 
+def _shake(sock, data, timeout_ms, deadline):
+    # MicroPython: wrap_socket's own handshake loops in C for as long as the server sends,
+    # one byte at a time if it likes. Over a non-blocking socket mbedTLS shakes hands inside
+    # the first write, which returns whenever bytes are missing: wait for them here, under
+    # the timeout and the deadline. data: the request line, nothing secret; mbedTLS sends it
+    # only once the server is verified.
+    import select
+
+    p = select.poll()
+    p.register(sock, select.POLLOUT)  # a TLS socket polls for what its handshake awaits
+    while data:
+        n = sock.write(data)
+        if n:
+            data = data[n:]
+            continue
+        ms = wait(timeout_ms, deadline)
+        if not ms or not p.poll(ms):
+            raise timeout(ms < timeout_ms)
+
+
 def _close(s):
     try:
         s.close()
@@ -56,9 +76,16 @@ class Transport(Base):
 
                 gc.collect()  # the handshake needs the largest free blocks we can give it
                 try:
-                    # the handshake's reads: bounded by the deadline too, not only the timeout
-                    sock = _within(raw.settimeout, self.timeout_ms, deadline, ctx.wrap_socket,
-                                   raw, server_hostname=addr)
+                    if MICROPYTHON:
+                        sock = ctx.wrap_socket(raw, server_hostname=addr,
+                                               do_handshake_on_connect=False)
+                        raw.setblocking(False)
+                        _shake(sock, line.encode(), self.timeout_ms, deadline)
+                        raw.settimeout(self.timeout_ms / 1000)
+                        line = ""  # sent: it carried the handshake
+                    else:  # CPython bounds the whole handshake by the socket's timeout
+                        sock = _within(raw.settimeout, self.timeout_ms, deadline,
+                                       ctx.wrap_socket, raw, server_hostname=addr)
                 except Exception as e:
                     from .tls import verify_failed
 
@@ -73,6 +100,10 @@ class Transport(Base):
             r = Reader(_within, getattr(sock, "settimeout", None) or raw.settimeout,
                        self.timeout_ms, deadline, getattr(sock, "recv", None) or sock.read, _CHUNK)
             return read_response(r, method, max_body or self.max_body)
+        except OSError as e:
+            from .untrusted import named
+
+            raise named(e, host, port)
         finally:
             if sock is not None:
                 _close(sock)
