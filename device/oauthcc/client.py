@@ -169,8 +169,7 @@ class ClientCore:
                 t.expires_in = jwt.lifetime(jwt.claims(t.access_token))
             except ValueError:
                 pass
-            if t.expires_in is None:
-                t.expires_in = self.default_expires_in
+            t.expires_in = t.expires_in or self.default_expires_in
         # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
         # a day (DAY_MS) a deadline beyond what the ticks can hold (README: security)
         t.expires_in = min(max(t.expires_in, 10), 86400)
@@ -181,9 +180,7 @@ class ClientCore:
             from .scopes import differs
 
             if differs(self.scope, g):
-                from .untrusted import text
-
-                self._say("granted scope %r differs from requested" % text(g))
+                self._say("granted scope %.200r differs from requested" % g)  # repr: no CR
         self._accept(t, start, t.expires_in * 1000)
         self._failures = 0
         self._next = None

@@ -39,7 +39,7 @@ def lifetime(c):
     if start is None:
         start = c.get("nbf")
     if isinstance(exp, (int, float)) and isinstance(start, (int, float)) and exp > start:
-        return int(min(exp - start, 1 << 30))
+        return int(min(exp - start, 1 << 30)) or 1  # under a second: 1 (then the minimum)
     return None
 
 
