@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from oauthcc import OAuthError, httpdate
 from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.encoding import b64url_decode
-from oauthcc.grant import Token, parse, retry_after
+from oauthcc.grant import Token, parse
 from oauthcc.http import Reader, read_response
+from oauthcc.httpdate import retry_after
 from oauthcc.jwt import claims
 from oauthcc.tls import ca_certs
 from oauthcc.transport import _within

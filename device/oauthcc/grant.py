@@ -50,13 +50,6 @@ def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, 
     return form_encode(pairs), headers
 
 
-def retry_after(headers, now=None):
-    """Seconds from a Retry-After header (a number, or an HTTP date), or None: see httpdate."""
-    from . import httpdate  # only failures need it: kept out of every successful fetch
-
-    return httpdate.retry_after(headers, now)
-
-
 def _number(v):
     # expires_in as whole seconds in [0, 2**30] (the client narrows it further), from a number
     # or a numeric string ("1e999" too); None for anything else, nan and bools included
@@ -70,15 +63,14 @@ def _number(v):
     return int(max(0, min(v, 1 << 30)))
 
 
-def _b64token(s):
-    # RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=", all it
-    # takes to go into a header. Bytes, not characters (see http._check); "replace": a lone
-    # surrogate (CPython) is refused, not raised.
-    b = s.encode("utf-8", "replace").rstrip(b"=")
-    for c in b:
-        if c not in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/":
-            return False
-    return len(b) > 0
+def _finite(v):
+    # no inf or nan (from 1e999) in what is kept: MicroPython's json writes them as no json
+    # reads them back, and the state file would be lost
+    if isinstance(v, dict):
+        v = v.values()
+    elif not isinstance(v, list):
+        return not isinstance(v, float) or v - v == 0
+    return all(map(_finite, v))
 
 
 def parse(status, headers, body, now=None):
@@ -86,53 +78,49 @@ def parse(status, headers, body, now=None):
 
     headers: dict with lower-case names. body: bytes. An error field (not null) makes even a
     200 answer a failure, and a 200 without access_token is invalid (as golang.org/x/oauth2
-    does). What the server sends is data: the access token must be b64token characters (it
-    goes into a header), [ and { nest at most 8 deep (a store serialises the answer), the
-    extra fields take at most 2 KB of JSON (else none is kept), server text in an error is
-    made fit for a log line (untrusted.text).
+    does). What the server sends is data: the access token must be RFC 6750 b64token
+    characters (it goes into a header); [ and { nest at most 8 deep (a store serialises the
+    answer); the extra fields are kept when they take at most 2 KB of JSON and hold no inf
+    or nan; server text in an error is made fit for a log line (untrusted.text).
     """
     import json
 
-    data = why = None
-    if body and body.count(b"[") + body.count(b"{") > _MAX_DEPTH:  # else it cannot nest deeper
+    data = None
+    deep = body.count(b"[") + body.count(b"{") > _MAX_DEPTH  # else it cannot nest deeper
+    if deep:
         from .untrusted import deeper
 
-        if deeper(body, _MAX_DEPTH):
-            why = "JSON nested deeper than %d" % _MAX_DEPTH
-    if why is None and body:
+        deep = deeper(body, _MAX_DEPTH)
+    if not deep:
         try:
             data = json.loads(body)
         except (ValueError, UnicodeError, MemoryError, RuntimeError):
             pass
-    if not isinstance(data, dict):
-        data = None
-    err = data.get("error") if data else None
-    if err is not None and err != "" or not 200 <= status < 300:
-        from .untrusted import text
+    if not isinstance(data, dict) or data.get("error") not in (None, "") or status // 100 != 2:
+        from .untrusted import failure
 
-        ra = retry_after(headers, now)
-        desc = data.get("error_description") if data else None
-        if not isinstance(err, str) or not err:
-            err = "http_%d" % status if status >= 300 else "invalid_response"
-        raise OAuthError(text(err), text(desc) if isinstance(desc, str) else why, status, ra)
-    if data is None:
-        raise OAuthError("invalid_response", why or "token response is not a JSON object",
-                         status)
-    data.pop("error", None)
+        raise failure(status, headers, data, deep, now)
     at = data.pop("access_token", None)
-    if not isinstance(at, str) or not _b64token(at):
-        raise OAuthError("invalid_response", "no access_token of b64token characters", status)
+    # RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Bytes,
+    # not characters (see http._check); "replace": a lone surrogate (CPython) is refused.
+    b = at.encode("utf-8", "replace").rstrip(b"=") if isinstance(at, str) else b""
+    for c in b:
+        # c | 32: a letter of either case; 44 < c < 58: "-", ".", "/" and the digits
+        if not (96 < c | 32 < 123 or 44 < c < 58 or c in b"_~+"):
+            b = b""
+            break
+    if not b:
+        raise OAuthError("invalid_response", "no b64token access_token", status)
     tt = data.pop("token_type", None) or "Bearer"
     if not isinstance(tt, str) or tt.lower() != "bearer":
-        from .untrusted import text
-
-        raise OAuthError("unsupported_token_type", "token_type " + text(repr(tt)), status)
+        raise OAuthError("unsupported_token_type", "token_type %.40r" % (tt,), status)
     expires_in = _number(data.pop("expires_in", None))
     rt = data.pop("refresh_token", None)
     scope = data.pop("scope", None)
     if isinstance(scope, list):
         scope = " ".join(s for s in scope if isinstance(s, str))
-    if len(body) - len(at) > _MAX_EXTRA and len(json.dumps(data)) > _MAX_EXTRA:
-        data = {}  # too much to keep beside the token in RTC memory or flash
+    if (len(body) - len(at) > _MAX_EXTRA and len(json.dumps(data)) > _MAX_EXTRA
+            or not _finite(data)):
+        data = {}  # not to be kept beside the token in RTC memory or flash
     return Token(at, "Bearer", expires_in, rt if isinstance(rt, str) and rt else None,
                  scope if isinstance(scope, str) else None, data)

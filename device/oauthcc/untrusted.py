@@ -1,9 +1,29 @@
 # The rare paths of what a server or the network sends, loaded only when one is taken (a
-# plain fetch never is): server text made fit for a log line, the nesting of an answer with
-# many brackets, a network error that names its peer.
+# plain fetch never is): the error of a token answer that is none, server text made fit for
+# a log line, the nesting of an answer with many brackets, a network error naming its peer.
 from ._port import const
+from .errors import OAuthError
 
 MAX_TEXT = const(200)  # bytes of server text kept in an error or a log line
+
+
+def failure(status, headers, data, deep, now):
+    """The OAuthError of a token answer that brings no token (grant.parse): data is its JSON
+    object or None, deep is True when it nested too deep to be read."""
+    why = "JSON nested too deep" if deep else None
+    if not isinstance(data, dict):
+        data = None
+    if data is None and status // 100 == 2:
+        return OAuthError("invalid_response", why or "token response is not a JSON object",
+                          status)
+    from .httpdate import retry_after
+
+    err = data.get("error") if data else None
+    desc = data.get("error_description") if data else None
+    if not isinstance(err, str) or not err:
+        err = "http_%d" % status if status >= 300 else "invalid_response"
+    return OAuthError(text(err), text(desc) if isinstance(desc, str) else why, status,
+                      retry_after(headers, now))
 
 
 def text(s):

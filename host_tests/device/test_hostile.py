@@ -172,7 +172,7 @@ def test_error_null_in_a_success_answer_is_no_error():
         raw = json.dumps({"access_token": "tok", "token_type": "bearer", "expires_in": 60,
                           "error": v}).encode()
         t = parse(200, JSON, raw)
-        assert t.access_token == "tok" and "error" not in t.extra, v
+        assert t.access_token == "tok", v
     e = raises(OAuthError, parse, 200, JSON, b'{"access_token": "tok", "error": "invalid_scope"}')
     assert e.error == "invalid_scope"
 
@@ -215,6 +215,19 @@ def test_extra_fields_are_bounded_in_size():
     assert t.extra == {"audiences": ["directory"]} and t.refresh_token == "r" * 3000
 
 
+def test_extra_fields_with_inf_or_nan_are_not_kept():
+    # found by the fuzzer: MicroPython's json.dumps writes 1e999 as inf, which no json reads
+    # back (MemoryStore raised ValueError; a FileStore's state was lost at the next boot)
+    for raw in (b'{"access_token": "tok", "x": {"y": [1, 1e999]}, "z": 1}',
+                b'{"access_token": "tok", "x": -1e999}'):
+        store = MemoryStore()  # json.dumps, then json.loads, of every state
+        c = client(Script(answer(raw=raw)), store=store)
+        assert c.token().extra == {}, raw
+        assert store.state["token"]["extra"] == {}
+    t = parse(200, JSON, b'{"access_token": "tok", "x": 1.5, "y": [0.25]}')
+    assert t.extra == {"x": 1.5, "y": [0.25]}
+
+
 def test_scope_lists_keep_only_strings():
     t = parse(200, JSON, answer({"scope": ["a", 1, None, ["b"], {"c": 1}, "d"]}).body)
     assert t.scope == "a d", t.scope
@@ -249,7 +262,7 @@ def test_roles_of_any_type_are_ignored_never_a_type_error():
 # -- server text in logs and errors ----------------------------------------------------------
 
 def clean(s):
-    return not any(c in s for c in CONTROL)
+    return not any(c in s for c in "\r\n\x1b\x00\x07\x7f\u009b")
 
 
 def test_server_text_is_sanitised_and_capped_before_it_is_logged():
