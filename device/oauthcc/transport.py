@@ -26,26 +26,6 @@ def _within(settimeout, timeout_ms, deadline, fn, *args, **kw):
         raise
 
 
-def _shake(sock, data, timeout_ms, deadline):
-    # MicroPython: wrap_socket's own handshake loops in C for as long as the server sends,
-    # one byte at a time if it likes. Over a non-blocking socket mbedTLS shakes hands inside
-    # the first write, which returns whenever bytes are missing: wait for them here, under
-    # the timeout and the deadline. data: the request line, nothing secret; mbedTLS sends it
-    # only once the server is verified.
-    import select
-
-    p = select.poll()
-    p.register(sock, select.POLLOUT)  # a TLS socket polls for what its handshake awaits
-    while data:
-        n = sock.write(data)
-        if n:
-            data = data[n:]
-            continue
-        ms = wait(timeout_ms, deadline)
-        if not ms or not p.poll(ms):
-            raise timeout(ms < timeout_ms)
-
-
 def _close(s):
     try:
         s.close()
@@ -76,14 +56,12 @@ class Transport(Base):
 
                 gc.collect()  # the handshake needs the largest free blocks we can give it
                 try:
-                    if MICROPYTHON:
-                        sock = ctx.wrap_socket(raw, server_hostname=addr,
-                                               do_handshake_on_connect=False)
-                        raw.setblocking(False)
-                        _shake(sock, line.encode(), self.timeout_ms, deadline)
-                        raw.settimeout(self.timeout_ms / 1000)
+                    if MICROPYTHON:  # its wrap_socket's handshake ignores the deadline
+                        from .tls import shake
+
+                        sock = shake(ctx, raw, addr, line, self.timeout_ms, deadline)
                         line = ""  # sent: it carried the handshake
-                    else:  # CPython bounds the whole handshake by the socket's timeout
+                    else:  # CPython bounds a whole handshake by the socket's timeout
                         sock = _within(raw.settimeout, self.timeout_ms, deadline,
                                        ctx.wrap_socket, raw, server_hostname=addr)
                 except Exception as e:
