@@ -151,7 +151,7 @@ ANSWERS = [
                                                               "roles": 5})).encode(),
     b'{"access_token":"a.b.c","expires_in":1e999,"error":null,"scope":["a",2,null]}',
     b'{"access_token":"t==","expires_in":"-7","token_type":"BEARER","x":[[[[[[[1]]]]]]]}',
-    b'{"error":"invalid_scope","error_description":"\u001b[31m\r\nno"}',
+    b'{"error":"invalid_scope","error_description":"\\u001b[31m\\r\\nno"}',
     b'{"access_token":"t\r\nX-Evil: 1","expires_in":0}',
     b'{"access_token":"tok","x":' + b"[" * 40 + b"]" * 40 + b"}",
 ]
