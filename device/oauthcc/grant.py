@@ -11,8 +11,8 @@ class Token:
     """An access token as the server issued it.
 
     expires_in is the lifetime in seconds the client works with: the server's expires_in, else
-    the JWT's exp - iat, else the client's default. extra holds every other response field
-    (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
+    the JWT's exp - iat, else the client's default, kept within 10 s and a day. extra holds
+    every other response field (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
     """
 
     def __init__(self, access_token, token_type="Bearer", expires_in=None, refresh_token=None,
