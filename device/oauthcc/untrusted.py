@@ -1,6 +1,7 @@
 # The rare paths of what a server or the network sends, loaded only when one is taken (a
-# plain fetch never is): the error of a token answer that is none, server text made fit for
-# a log line, the nesting of an answer with many brackets, a network error naming its peer.
+# plain fetch never is): the error of an answer that brings no token, server text made fit
+# for a log line, the nesting of an answer with many brackets, a network error naming its
+# peer.
 from ._port import const
 from .errors import OAuthError
 
@@ -67,7 +68,7 @@ def deeper(body, limit):
             d += 1
             if d > limit:
                 return True
-        elif c == 93 or c == 125:  # ] }
+        elif (c == 93 or c == 125) and d:  # ] } (a stray one lowers no later count)
             d -= 1
     return False
 

@@ -194,6 +194,10 @@ def test_deep_nesting_is_refused_before_anything_reaches_the_store():
     for raw in (b'{"error": %s}' % deep(7000).encode(), deep(7000).encode()):
         e = raises(OAuthError, parse, 400, JSON, raw)
         assert e.error == "http_400", e
+    from oauthcc.untrusted import deeper
+
+    assert deeper(b"]" * 9 + b"[" * 9 + b"]" * 9, 8)  # stray closers lower no later count
+    assert not deeper(b'["]]]]]]]]]", "\\", [[[[[[1]]]]]]]', 8)
 
 
 def test_nesting_within_the_bound_is_kept_and_brackets_in_strings_do_not_count():
