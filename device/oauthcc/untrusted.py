@@ -74,10 +74,14 @@ def deeper(body, limit):
 
 
 def named(e, host, port):
-    """The OSError e again, its text naming the peer; an errno stays args[0] (e.errno)."""
+    """The OSError e again, of its type, its text naming the peer; an errno stays args[0]."""
     s = str(e)
     if s.startswith("[Errno "):  # "[Errno 111] ECONNREFUSED": the number is kept apart
         s = s[s.find("]") + 2 :]
     s = "%s (%s:%d)" % (s, host, port)
     a = e.args
-    return OSError(a[0], s) if a and isinstance(a[0], int) else OSError(s)
+    a = (a[0], s) if a and isinstance(a[0], int) else (s,)
+    try:
+        return type(e)(*a)  # CPython: an ssl.SSLError (its args[0] is no errno) stays one
+    except Exception:
+        return OSError(*a)

@@ -329,6 +329,20 @@ def test_network_errors_name_host_and_port():
         assert "no-such-host.invalid:8080" in str(e), (make, repr(e))
 
 
+def test_a_named_network_error_keeps_its_type_and_errno():
+    from oauthcc.untrusted import named
+
+    class Refused(OSError):
+        pass
+
+    for e, text in ((Refused(111, "refused"), "refused (h:1)"), (OSError(-2), "(h:1)"),
+                    (OSError("[addrinfo error -2]"), "[addrinfo error -2] (h:1)")):
+        n = named(e, "h", 1)
+        assert type(n) is type(e), repr(n)
+        assert n.args[0] == e.args[0] or isinstance(e.args[0], str), repr(n)
+        assert text in str(n), (str(n), text)  # MicroPython shows a negative errno as a tuple
+
+
 def fetch(t, method, u, body=None, headers=None):
     if isinstance(t, AsyncTransport):
         return asyncio.run(t.request(method, u, body, headers))
