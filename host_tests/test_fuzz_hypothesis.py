@@ -1,28 +1,33 @@
 """Property-based fuzzing of every parser that reads untrusted bytes (CPython only: hypothesis
 does not run on MicroPython; host_tests/device/test_fuzz_parsers.py covers that runtime).
 
-Five parsers x 2,500 examples = 12,500 cases (teardown_module checks they really ran), with
-no deadline per example but a bounded total, and each parser may raise only its documented
-exception types."""
+Five parsers x 2,500 examples and 1,000 whole token answers through the client = 13,500 cases
+(teardown_module checks they really ran), with no deadline per example but a bounded total;
+each parser may raise only its documented exception types, the client only OAuthError,
+OSError or MemoryError."""
 import base64
 import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz_parsers import API, ESCAPES, TOKEN_URL, Script, check_token_cycle
 
-from oauthcc import OAuthError, httpdate
+from oauthcc import OAuthError, TokenClient, httpdate
 from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.encoding import b64url_decode
-from oauthcc.grant import Token, parse, retry_after
-from oauthcc.http import Reader, read_response
+from oauthcc.grant import Token, parse
+from oauthcc.http import Reader, Response, read_response
+from oauthcc.httpdate import retry_after
 from oauthcc.jwt import claims
+from oauthcc.store import MemoryStore
 from oauthcc.tls import ca_certs
 from oauthcc.transport import _within
-from support import FakeSocket
+from support import FakeClock, FakeSocket
 
 EXAMPLES = 2500
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
+CLIENT_EXAMPLES = 1000  # each drives the whole client: ten times a parser's time
 RAN = {}
 
 
@@ -32,8 +37,8 @@ def ran(name):
 
 def teardown_module(module):
     # hypothesis stops early when a strategy runs out of distinct inputs: make sure it did not
-    if len(RAN) == 5:
-        assert sum(RAN.values()) >= 5 * EXAMPLES, RAN
+    if len(RAN) == 6:
+        assert sum(RAN.values()) >= 5 * EXAMPLES + CLIENT_EXAMPLES, RAN
 
 
 status_line = st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.0 503 x", b"HTTP/1.1 2000",
@@ -88,6 +93,44 @@ def test_token_response_parser(body, status, headers):
     assert isinstance(t, Token) and isinstance(t.access_token, str) and t.access_token
     assert t.expires_in is None or (isinstance(t.expires_in, int) and t.expires_in >= 0)
     assert t.token_type == "Bearer"
+
+
+# a token answer as a server may shape it: the known fields of any JSON type or of the right
+# one with hostile values, extra fields of any JSON (nested, inf, huge), as text or raw bytes
+hostile_token = st.one_of(st.text(max_size=40), st.sampled_from(
+    ["tok", "a.b.c", "t==", "a\r\nX: 1", "a b", "\ud800", "=", "t\u00f6k", "x" * 3000]))
+hostile_number = st.one_of(st.integers(-10, 10 ** 30), st.floats(), st.sampled_from(
+    ["0", "-1", "1e999", "nan", "60", "0x10", ""]))
+answer_doc = st.fixed_dictionaries({"access_token": st.one_of(hostile_token, json_values)},
+                                   optional={
+    "token_type": st.one_of(st.sampled_from(["bearer", "Bearer", "mac", None]), json_values),
+    "expires_in": st.one_of(hostile_number, json_values), "refresh_token": json_values,
+    "scope": json_values, "error": st.one_of(st.none(), st.just(""), json_values),
+    "error_description": st.one_of(st.text(), json_values),
+    "bearer_on_behalf_of": st.one_of(st.fixed_dictionaries({"roles": json_values}),
+                                     json_values),
+    "x": json_values, "deep": st.integers(1, 30).map(lambda n: json.loads("[" * n + "]" * n))})
+roles_order = st.one_of(st.lists(st.one_of(st.text(max_size=8), json_values), max_size=6),
+                        json_values)
+
+
+@settings(FUZZ, max_examples=CLIENT_EXAMPLES)
+@given(st.one_of(answer_doc.map(lambda d: json.dumps(d).encode()), st.binary(max_size=200)),
+       st.sampled_from([200, 201, 400, 401, 429, 503]), roles_order)
+def test_whole_token_answers_through_the_client(body, status, order):
+    ran("test_whole_token_answers_through_the_client")
+    script = Script(Response(status, {"retry-after": "5"}, body))
+    store = MemoryStore()
+    c = TokenClient(TOKEN_URL, "id", "secret", api_origins=[API], transport=script,
+                    clock=FakeClock(), store=store, rand=lambda n: n // 2)
+    try:
+        t = c.token()
+        r = c.request("GET", API)
+    except ESCAPES:
+        assert script.api == 0 and c._token is None
+        return
+    assert r.status == 200 and script.api == 1
+    check_token_cycle(t, c, store, order)
 
 
 @FUZZ

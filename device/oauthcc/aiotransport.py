@@ -95,6 +95,10 @@ class AsyncTransport(Base):
 
                 raise verify_failed(e) or e
             return await self._answer(r, method, max_body or self.max_body, deadline)
+        except OSError as e:
+            from .untrusted import named
+
+            raise named(e, host, port)
         finally:
             if w is not None:
                 t = getattr(w, "transport", None)

@@ -170,6 +170,9 @@ class ClientCore:
             except ValueError:
                 pass
             t.expires_in = t.expires_in or self.default_expires_in
+        # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
+        # a day (DAY_MS) a deadline beyond what the ticks can hold (README: security)
+        t.expires_in = min(max(t.expires_in, 10), 86400)
         g = t.scope
         # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
         # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
@@ -177,7 +180,7 @@ class ClientCore:
             from .scopes import differs
 
             if differs(self.scope, g):
-                self._say("granted scope %r differs from requested" % g)
+                self._say("granted scope %.200r differs from requested" % g)  # repr: no CR
         self._accept(t, start, t.expires_in * 1000)
         self._failures = 0
         self._next = None

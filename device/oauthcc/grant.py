@@ -1,14 +1,18 @@
 # Pure: build a token request, parse a token response into a Token or an OAuthError. No I/O.
+from ._port import const
 from .encoding import basic_auth, form_encode
 from .errors import OAuthError
+
+_MAX_DEPTH = const(8)  # [ and { nested in a token answer, its own { included (Zaikio's: 3)
+_MAX_EXTRA = const(2048)  # bytes of JSON of the extra fields kept with the token
 
 
 class Token:
     """An access token as the server issued it.
 
     expires_in is the lifetime in seconds the client works with: the server's expires_in, else
-    the JWT's exp - iat, else the client's default. extra holds every other response field
-    (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
+    the JWT's exp - iat, else the client's default, kept within 10 s and a day. extra holds
+    every other response field (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
     """
 
     def __init__(self, access_token, token_type="Bearer", expires_in=None, refresh_token=None,
@@ -46,68 +50,77 @@ def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, 
     return form_encode(pairs), headers
 
 
-def retry_after(headers, now=None):
-    """Seconds from a Retry-After header (a number, or an HTTP date), or None: see httpdate."""
-    from . import httpdate  # only failures need it: kept out of every successful fetch
-
-    return httpdate.retry_after(headers, now)
-
-
 def _number(v):
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        try:
-            return int(v)
-        except (ValueError, OverflowError):  # nan, inf
-            return None
+    # expires_in as whole seconds in [0, 2**30] (the client narrows it further), from a number
+    # or a numeric string ("1e999" too); None for anything else, nan and bools included
     if isinstance(v, str):
         try:
-            return int(float(v))
-        except (ValueError, OverflowError):
-            pass
-    return None
+            v = float(v)
+        except ValueError:
+            return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+        return None
+    return int(max(0, min(v, 1 << 30)))
+
+
+def _finite(v):
+    # no inf or nan (from 1e999) in what is kept: MicroPython's json writes them as no json
+    # reads them back, and the state file would be lost
+    if isinstance(v, dict):
+        v = v.values()
+    elif not isinstance(v, list):
+        return not isinstance(v, float) or v - v == 0
+    return all(map(_finite, v))
 
 
 def parse(status, headers, body, now=None):
     """Token from a token-endpoint response, or raise OAuthError.
 
-    headers: dict with lower-case names. body: bytes. An error field makes even a 200 answer a
-    failure, and a 200 without access_token is invalid (as golang.org/x/oauth2 does).
+    headers: dict with lower-case names. body: bytes. An error field (not null) makes even a
+    200 answer a failure, and a 200 without access_token is invalid (as golang.org/x/oauth2
+    does). What the server sends is data: the access token must be RFC 6750 b64token
+    characters (it goes into a header); [ and { nest at most 8 deep (a store serialises the
+    answer); the extra fields are kept when they take at most 2 KB of JSON and hold no inf
+    or nan; server text in an error is made fit for a log line (untrusted.text).
     """
     import json
 
-    try:
-        data = json.loads(body) if body else None
-    except (ValueError, UnicodeError, MemoryError, RuntimeError):
-        data = None
-    if not isinstance(data, dict):
-        data = None
-    if (data is not None and "error" in data) or not 200 <= status < 300:
-        ra = retry_after(headers, now)
-        err = data.get("error") if data else None
-        desc = data.get("error_description") if data else None
-        if not isinstance(err, str) or not err:
-            err = "http_%d" % status if status >= 300 else "invalid_response"
-        if desc is not None and not isinstance(desc, str):
-            desc = None
-        raise OAuthError(err, desc, status, ra)
-    if data is None:
-        raise OAuthError("invalid_response", "token response is not a JSON object", status)
+    data = None
+    deep = body.count(b"[") + body.count(b"{") > _MAX_DEPTH  # else it cannot nest deeper
+    if deep:
+        from .untrusted import deeper
+
+        deep = deeper(body, _MAX_DEPTH)
+    if not deep:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeError, MemoryError, RuntimeError):
+            pass
+    if not isinstance(data, dict) or data.get("error") not in (None, "") or status // 100 != 2:
+        from .untrusted import failure
+
+        raise failure(status, headers, data, deep, now)
     at = data.pop("access_token", None)
-    if not isinstance(at, str) or not at:
-        raise OAuthError("invalid_response", "no access_token", status)
+    # RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Bytes,
+    # not characters (see http._check); "replace": a lone surrogate (CPython) is refused.
+    b = at.encode("utf-8", "replace").rstrip(b"=") if isinstance(at, str) else b""
+    for c in b:
+        # c | 32: a letter of either case; 44 < c < 58: "-", ".", "/" and the digits
+        if not (96 < c | 32 < 123 or 44 < c < 58 or c in b"_~+"):
+            b = b""
+            break
+    if not b:
+        raise OAuthError("invalid_response", "no b64token access_token", status)
     tt = data.pop("token_type", None) or "Bearer"
     if not isinstance(tt, str) or tt.lower() != "bearer":
-        raise OAuthError("unsupported_token_type", "token_type %r" % (tt,), status)
+        raise OAuthError("unsupported_token_type", "token_type %.40r" % (tt,), status)
     expires_in = _number(data.pop("expires_in", None))
-    if expires_in is not None and expires_in < 0:
-        expires_in = 0
     rt = data.pop("refresh_token", None)
     scope = data.pop("scope", None)
     if isinstance(scope, list):
-        scope = " ".join(str(s) for s in scope)
+        scope = " ".join(s for s in scope if isinstance(s, str))
+    if (len(body) - len(at) > _MAX_EXTRA and len(json.dumps(data)) > _MAX_EXTRA
+            or not _finite(data)):
+        data = {}  # not to be kept beside the token in RTC memory or flash
     return Token(at, "Bearer", expires_in, rt if isinstance(rt, str) and rt else None,
                  scope if isinstance(scope, str) else None, data)

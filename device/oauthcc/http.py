@@ -40,7 +40,11 @@ def _check(s, what, ws=None):
     # Bytes, not characters: iterating a str makes each character a qstr, for good.
     if ws is None and not s:
         raise ValueError("bad " + what)
-    for b in s.encode():
+    try:
+        s = s.encode()
+    except UnicodeError:  # CPython, a lone surrogate: its error would show the whole value
+        s = b"\x00"  # refused below, by name
+    for b in s:
         if (b not in _TCHAR) if ws is None else (b <= 32 and b not in ws or b == 127):
             raise ValueError("bad " + what)
 

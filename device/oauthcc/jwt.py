@@ -28,7 +28,8 @@ def claims(token):
 
 
 def lifetime(c):
-    """Seconds the token lives according to its claims (exp - iat, else exp - nbf), or None.
+    """Seconds the token lives according to its claims (exp - iat, else exp - nbf), at most
+    2**30 (an exp of 1e999 is infinity), or None.
 
     Only a difference of two server timestamps: never compared with the device's wall clock,
     which may be unset.
@@ -38,7 +39,7 @@ def lifetime(c):
     if start is None:
         start = c.get("nbf")
     if isinstance(exp, (int, float)) and isinstance(start, (int, float)) and exp > start:
-        return int(exp - start)
+        return int(min(exp - start, 1 << 30)) or 1  # under a second: 1 (then the minimum)
     return None
 
 

@@ -35,19 +35,26 @@ def active_roles(token, roles):
     """The roles a token carries, in the order of `roles` (from GET /api/v1/roles).
 
     A JWT access token carries the bitfield in its "roles" claim; an opaque one comes with the
-    names in bearer_on_behalf_of.roles. A token with neither has no roles.
+    names in bearer_on_behalf_of.roles. A token with neither has no roles. Both lists are
+    server data: a role order that is not a list counts as empty, and only strings are roles
+    (others keep their bit in the order, and are never returned).
     """
     from . import jwt
 
+    if not isinstance(roles, list):
+        roles = []
     try:
         bits = jwt.claims(token.access_token).get("roles")
     except ValueError:
         bits = None
     if isinstance(bits, int):
-        return RoleBitField(bits, roles).active_roles()
-    obo = token.extra.get("bearer_on_behalf_of")
-    names = obo.get("roles") if isinstance(obo, dict) else None
-    if not isinstance(names, list):
-        return []
-    # keep the server's role order when we know it, and names we do not know at the end
-    return [r for r in roles if r in names] + [r for r in names if r not in roles]
+        names = RoleBitField(bits, roles).active_roles()
+    else:
+        extra = token.extra if isinstance(token.extra, dict) else {}
+        obo = extra.get("bearer_on_behalf_of")
+        names = obo.get("roles") if isinstance(obo, dict) else None
+        if not isinstance(names, list):
+            return []
+        # keep the server's role order when we know it, and names we do not know at the end
+        names = [r for r in roles if r in names] + [r for r in names if r not in roles]
+    return [r for r in names if isinstance(r, str)]

@@ -100,12 +100,52 @@ def check_clock(clock):
                          "certificate dates are checked", retryable=True)
 
 
+def shake(ctx, raw, host, line, timeout_ms, deadline):
+    """MicroPython: the TLS socket over the connected socket raw, its handshake bounded by the
+    per-read timeout and the request's deadline, the request line (nothing secret) sent.
+
+    wrap_socket's own handshake loops in C for as long as the server sends, a byte at a time
+    if it likes (a timeout only makes mbedTLS try again). Over a non-blocking socket mbedTLS
+    shakes hands inside the first write, which returns whenever bytes are missing: they are
+    waited for here. It sends the line only once the handshake, verification included, has
+    succeeded. (CPython bounds a whole handshake by the socket's timeout.)
+    """
+    import select
+    from errno import ETIMEDOUT
+
+    from ._port import ticks_diff, ticks_ms
+
+    sock = ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+    try:
+        raw.setblocking(False)
+        p = select.poll()
+        p.register(sock, select.POLLOUT)  # a TLS socket polls for what its handshake awaits
+        data = line.encode()
+        while data:
+            n = sock.write(data)
+            if n:
+                data = data[n:]
+                continue
+            ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))  # as http.wait
+            if not ms or not p.poll(ms):  # http.timeout's errors (tls cannot import http)
+                raise OSError(ETIMEDOUT, "request deadline passed" if ms < timeout_ms
+                              else "timed out")
+        raw.settimeout(timeout_ms / 1000)  # blocking again, for the head and the body
+        return sock
+    except BaseException:
+        sock.close()  # mbedTLS's memory now, not at the next garbage collection
+        raise
+
+
 def verify_failed(e):
     """e as OAuthError("tls_verification_failed") when it says the server failed
-    verification, else None."""
+    verification, else None: only these, as that error latches."""
+    from ._port import MICROPYTHON
+
     name = type(e).__name__
     if not (name == "SSLCertVerificationError"  # CPython
-            or isinstance(e, ValueError)  # MicroPython: host name mismatch
+            or MICROPYTHON and isinstance(e, ValueError)  # mbedTLS: host name mismatch
             or isinstance(e, OSError) and e.args and e.args[0] == _MBEDTLS_X509_CERT_VERIFY_FAILED):
         return None
-    return OAuthError("tls_verification_failed", str(e).strip(), retryable=False)
+    # mbedTLS lists the reasons one per line: one line for a log
+    return OAuthError("tls_verification_failed", " ".join(str(e).split()), retryable=False)

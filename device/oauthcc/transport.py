@@ -56,9 +56,14 @@ class Transport(Base):
 
                 gc.collect()  # the handshake needs the largest free blocks we can give it
                 try:
-                    # the handshake's reads: bounded by the deadline too, not only the timeout
-                    sock = _within(raw.settimeout, self.timeout_ms, deadline, ctx.wrap_socket,
-                                   raw, server_hostname=addr)
+                    if MICROPYTHON:  # its wrap_socket's handshake ignores the deadline
+                        from .tls import shake
+
+                        sock = shake(ctx, raw, addr, line, self.timeout_ms, deadline)
+                        line = ""  # sent: it carried the handshake
+                    else:  # CPython bounds a whole handshake by the socket's timeout
+                        sock = _within(raw.settimeout, self.timeout_ms, deadline,
+                                       ctx.wrap_socket, raw, server_hostname=addr)
                 except Exception as e:
                     from .tls import verify_failed
 
@@ -73,6 +78,10 @@ class Transport(Base):
             r = Reader(_within, getattr(sock, "settimeout", None) or raw.settimeout,
                        self.timeout_ms, deadline, getattr(sock, "recv", None) or sock.read, _CHUNK)
             return read_response(r, method, max_body or self.max_body)
+        except OSError as e:
+            from .untrusted import named
+
+            raise named(e, host, port)
         finally:
             if sock is not None:
                 _close(sock)

@@ -1,18 +1,24 @@
 # A bounded, seeded random-input loop over every parser of untrusted bytes, on both runtimes.
 # MicroPython's json accepts inputs CPython rejects and raises MemoryError or RuntimeError on
-# deep nesting: each parser must still raise only its documented exception types.
+# deep nesting: each parser must still raise only its documented exception types, and whole
+# token answers driven through the clients only OAuthError, OSError or MemoryError.
+import asyncio
 import json
 import random
 
-from oauthcc import OAuthError, httpdate
+from oauthcc import OAuthError, TokenClient, httpdate
 from oauthcc._port import ticks_add, ticks_ms
+from oauthcc.aio import AsyncTokenClient
 from oauthcc.encoding import b64url_decode
-from oauthcc.grant import Token, parse, retry_after
-from oauthcc.http import Reader, read_response
+from oauthcc.grant import Token, parse
+from oauthcc.http import Reader, Response, read_response
+from oauthcc.httpdate import retry_after
 from oauthcc.jwt import claims
+from oauthcc.roles import active_roles
+from oauthcc.store import MemoryStore
 from oauthcc.tls import ca_certs
 from oauthcc.transport import _within
-from support import FakeSocket, b64url_encode, make_jwt
+from support import FakeClock, FakeSocket, b64url_encode, make_jwt
 
 ROUNDS = 1500
 SEEDS = [
@@ -129,3 +135,96 @@ def test_token_roundtrip_of_generated_json():
         t = parse(200, {}, json.dumps(d).encode())
         assert t.token_type == "Bearer"
         assert t.expires_in is None or isinstance(t.expires_in, int)
+
+
+# -- whole token answers through the clients ---------------------------------------------------
+
+ESCAPES = (OAuthError, OSError, MemoryError)  # all that token() and request() may raise
+B64TOKEN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
+TOKEN_URL = "http://as.example/token"
+API = "http://as.example/api"
+ANSWERS = [
+    b'{"access_token":"tok","token_type":"bearer","expires_in":599,"refresh_token":"r",'
+    b'"scope":"zaikio.machines.rw","audiences":["directory"],"bearer":{"id":"b","type":'
+    b'"Organization"},"bearer_on_behalf_of":{"id":"p","type":"Person","roles":["owner",1]}}',
+    ('{"access_token":"%s","token_type":"Bearer"}' % make_jwt({"iat": 10, "exp": 1e308,
+                                                              "roles": 5})).encode(),
+    b'{"access_token":"a.b.c","expires_in":1e999,"error":null,"scope":["a",2,null]}',
+    b'{"access_token":"t==","expires_in":"-7","token_type":"BEARER","x":[[[[[[[1]]]]]]]}',
+    b'{"error":"invalid_scope","error_description":"\\u001b[31m\\r\\nno"}',
+    b'{"access_token":"t\r\nX-Evil: 1","expires_in":0}',
+    b'{"access_token":"tok","x":' + b"[" * 40 + b"]" * 40 + b"}",
+]
+ORDERS = [b'["owner","admin","member"]', b'[1,null,"admin",{"a":1}]', b'{"owner":0}', b"7"]
+
+
+class Script:
+    """A transport: the token URL answers `answer`, any other URL 200; counts API calls."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.api = 0
+
+    def request(self, method, url, body=None, headers=None, max_body=None):
+        if url == TOKEN_URL:
+            return self.answer
+        v = headers["Authorization"][len("Bearer "):]
+        assert v and all(b in B64TOKEN for b in v.encode()), v  # only a b64token is sent
+        self.api += 1
+        return Response(200, {}, b"ok")
+
+
+class AsyncScript(Script):
+    async def request(self, *args, **kw):
+        return Script.request(self, *args, **kw)
+
+
+def check_token_cycle(t, c, store, order):
+    # what came out of the client is well formed, survives the store, and roles never crash
+    assert isinstance(t.access_token, str) and all(b in B64TOKEN for b in
+                                                   t.access_token.encode())
+    assert isinstance(t.expires_in, int) and 10 <= t.expires_in <= 86400, t.expires_in
+    assert isinstance(t.extra, dict) and len(json.dumps(t.extra)) <= 2048
+    assert store.state is not None and "token" in store.state
+    for r in active_roles(t, order):
+        assert isinstance(r, str)
+
+
+def check_client(body, status, order_raw, aio=False):
+    try:
+        order = json.loads(order_raw)
+    except (ValueError, MemoryError, RuntimeError):
+        order = None
+    script = (AsyncScript if aio else Script)(Response(status, {"retry-after": "1"}, body))
+    store = MemoryStore()  # json.dumps and loads of every state, as the real stores do
+    c = (AsyncTokenClient if aio else TokenClient)(
+        TOKEN_URL, "id", "secret", api_origins=[API], transport=script, clock=FakeClock(),
+        store=store, rand=lambda n: n // 2)
+    try:
+        if aio:
+            async def both():
+                return await c.token(), await c.request("GET", API)
+
+            t, r = asyncio.run(both())
+        else:
+            t, r = c.token(), c.request("GET", API)
+    except ESCAPES:
+        assert script.api == 0
+        return False
+    assert r.status == 200 and script.api == 1
+    check_token_cycle(t, c, store, order)
+    return True
+
+
+def test_whole_token_answers_through_the_clients_raise_only_documented_errors():
+    rng = random.Random(20261201) if hasattr(random, "Random") else random
+    if rng is random:
+        random.seed(20261201)
+    ok = 0
+    for i in range(ROUNDS):
+        body = ANSWERS[i % len(ANSWERS)]
+        if i % 3:  # a third as they are: answers good enough to reach the store and the API
+            body = _mutate(rng, body)
+        order = _mutate(rng, ORDERS[i % len(ORDERS)])
+        ok += check_client(body, (200, 200, 201, 400, 401, 429, 503)[i % 7], order, i % 5 == 0)
+    assert ok > 150, ok

@@ -1,7 +1,8 @@
 import json
 
 from oauthcc import OAuthError, httpdate
-from oauthcc.grant import Token, build, parse, retry_after
+from oauthcc.grant import Token, build, parse
+from oauthcc.httpdate import retry_after
 from support import make_jwt, raises
 
 JSON = {"content-type": "application/json"}
