@@ -5,6 +5,10 @@ from . import _port, grant
 from .errors import OAuthError
 from .http import origin
 
+# auth="auto": Basic with RFC 6749 2.3.1 encoding, Basic raw, the form body, in this order;
+# the profiles that pin Basic try its two encodings, wicked the body only (see clientauth.py)
+_AUTO = ("basic", "raw", "post")
+
 
 def _random(n):
     import random
@@ -22,16 +26,21 @@ class ClientCore:
 
     _Transport = None  # the shell's default transport class (None: transport.Transport)
 
-    def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="basic",
+    def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="auto",
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
-                 default_expires_in=600, basic_encode=True, api_origins=(), timeout=10,
+                 default_expires_in=600, basic_encode=None, api_origins=(), timeout=10,
                  deadline=30, backoff_base=2, backoff_cap=900, transport=None, clock=None,
                  store=None, log=None, rand=None):
-        for v in (client_id, client_secret):
-            if not isinstance(v, str) or not v:
-                raise ValueError("client_id and client_secret must be non-empty strings")
-        if auth not in ("basic", "post"):
-            raise ValueError("auth must be 'basic' or 'post'")
+        if not isinstance(client_id, str) or not client_id:
+            raise ValueError("client_id must be a non-empty string")
+        tries = _AUTO if auth == "auto" else auth
+        if (tries not in (_AUTO, ("basic", "raw"), ("post",)) or basic_encode is not None
+                or not isinstance(client_secret, str) or not client_secret):
+            from .clientauth import methods  # a pinned method, a list, no secret: checked there
+
+            tries = methods(auth, basic_encode, client_secret, transport is not None)
+        self._tries = tries  # the methods to try, in order
+        self._method = tries[0] if len(tries) == 1 else None  # the one that works, once known
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret
@@ -153,13 +162,19 @@ class ClientCore:
             raise
 
     def _grant(self, grant_type, rt=None):
-        c = self._clock
-        body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope, rt,
-                                    self.params, self.auth, self.basic_encode)
-        start = c.ticks_ms()
-        r = yield "POST", self.token_url, body, headers
-        body = headers = None
-        t = grant.parse(r.status, r.headers, r.body, c.unix_time())
+        start = self._clock.ticks_ms()
+        m = self._method
+        try:
+            t = yield from self._ask(grant_type, rt, m or self._tries[0])
+        except OAuthError as e:
+            if m is not None:
+                raise
+            from .clientauth import search  # auth="auto" after a refusal: the next methods
+
+            m, t = yield from search(self, e, grant_type, rt)
+        if self._method is None:
+            self._method = m = m or self._tries[0]
+            self._say("client authentication found: " + m)
         if t.refresh_token is None:
             t.refresh_token = rt  # the server keeps the old refresh token valid
         if t.expires_in is None:
@@ -184,6 +199,15 @@ class ClientCore:
         self.last_error = None
         self._save()
         return t
+
+    def _ask(self, grant_type, rt, m):
+        # one token request authenticated by method m, its answer parsed (a Token or raised)
+        c = self._clock
+        body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope, rt,
+                                    self.params, m)
+        r = yield "POST", self.token_url, body, headers
+        body = headers = None
+        return grant.parse(r.status, r.headers, r.body, c.unix_time())
 
     def _accept(self, t, start, lifetime_ms):
         lifetime_ms = min(lifetime_ms, _port.DAY_MS)

@@ -27,7 +27,9 @@ class Token:
 
 def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, params=None,
           auth="basic", basic_encode=True):
-    """(body, headers) of a token request. auth: "basic" (client_secret_basic) or "post"."""
+    """(body, headers) of a token request. auth: "basic" (client_secret_basic, RFC 6749 2.3.1
+    encoding unless basic_encode=False), "raw" (the same, never encoded) or "post"
+    (client_secret_post)."""
     pairs = [("grant_type", grant_type)]
     if refresh_token is not None:
         pairs.append(("refresh_token", refresh_token))
@@ -36,13 +38,14 @@ def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, 
     if params:
         pairs.extend(params.items() if isinstance(params, dict) else params)
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-    if auth == "basic":
-        headers["Authorization"] = basic_auth(client_id, client_secret, basic_encode)
+    if auth == "basic" or auth == "raw":
+        headers["Authorization"] = basic_auth(client_id, client_secret,
+                                              basic_encode and auth == "basic")
     elif auth == "post":
         pairs.append(("client_id", client_id))
         pairs.append(("client_secret", client_secret))
     else:
-        raise ValueError("auth must be 'basic' or 'post'")
+        raise ValueError("auth must be 'basic', 'raw' or 'post'")
     return form_encode(pairs), headers
 
 

@@ -127,12 +127,17 @@ def test_special_characters_survive_both_basic_encodings():
         assert token_requests()[0]["basic"] == [cid if mode == "rfc" else "dev+é", secret]
 
 
-def test_mismatched_basic_encoding_is_refused_not_retried():
+def test_mismatched_basic_encoding_pinned_is_refused_not_retried():
     reset(profile="zaikio", basic_decoding="raw", clients=[
         {"client_id": CLIENT_ID, "client_secret": "a b+c", "granted_scopes": [MACHINES]}])
-    e = raises(OAuthError, zaikio(client_secret="a b+c").token)  # RFC encoding by default
+    e = raises(OAuthError, zaikio(client_secret="a b+c", basic_encode=True).token)
     assert e.error == "invalid_client"
     assert token_requests()[0]["basic"] == [CLIENT_ID, "a%20b%2Bc"]
+    assert len(token_requests()) == 1
+    # the profile's default tries the raw form next (test_clientauth.py has the rest)
+    assert zaikio(client_secret="a b+c").token().access_token
+    assert [r["basic"] for r in token_requests()[1:]] == [[CLIENT_ID, "a%20b%2Bc"],
+                                                          [CLIENT_ID, "a b+c"]]
 
 
 def test_person_token_roles_from_jwt_and_from_opaque_response():
