@@ -186,9 +186,11 @@ class ClientCore:
                 pass
             t.expires_in = t.expires_in or self.default_expires_in
         g = t.scope
+        if g is None:
+            t.scope = self.scope  # RFC 6749 5.1: no scope in the answer, the one asked for
         # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
         # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
-        if g is not None and (g != self.scope or "/" in g):
+        elif g != self.scope or "/" in g:
             from .scopes import differs
 
             if differs(self.scope, g):

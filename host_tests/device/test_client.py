@@ -350,3 +350,20 @@ def test_constructor_rejects_bad_configuration_clearly():
     raises(ValueError, oauthcc.from_profile, "generic", "id", "s")
     c = TokenClient(url("/t"), "id", "TOPSECRET")
     assert "TOPSECRET" not in repr(c)
+
+
+def test_an_answer_without_scope_grants_the_scope_asked_for():
+    # RFC 6749 5.1: the scope may be omitted when it is the one asked for (LemonLDAP::NG does)
+    reset(profile="generic", clients=[{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}])
+    said = []
+    c = TokenClient(url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, ["read", "write"],
+                    clock=FakeClock(), log=said.append)
+    faults({"kind": "patch", "fields": {"scope": None}})
+    t = c.token()
+    assert t.scope == "read write" and "scope" not in t.extra
+    assert not [s for s in said if "scope" in s], said  # nothing differs: nothing said
+    faults({"kind": "patch", "fields": {"scope": "read"}})
+    c.invalidate()
+    assert c.token().scope == "read" and [s for s in said if "differs" in s]
+    c = TokenClient(url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, clock=FakeClock())
+    assert c.token().scope is None  # none asked, none said
