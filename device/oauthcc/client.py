@@ -205,10 +205,15 @@ class ClientCore:
     def _ask(self, grant_type, rt, m):
         # one token request authenticated by method m, its answer parsed (a Token or raised)
         c = self._clock
-        body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope, rt,
+        secret = self._secret
+        if m == "jwt":
+            from .assertion import assertion  # client_secret_jwt: the secret stays here
+
+            secret = assertion(self.client_id, secret, self.token_url, c.unix_time())
+        body, headers = grant.build(self.client_id, secret, grant_type, self.scope, rt,
                                     self.params, m)
         r = yield "POST", self.token_url, body, headers
-        body = headers = None
+        body = headers = secret = None
         return grant.parse(r.status, r.headers, r.body, c.unix_time())
 
     def _accept(self, t, start, lifetime_ms):

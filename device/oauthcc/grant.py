@@ -28,8 +28,9 @@ class Token:
 def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, params=None,
           auth="basic", basic_encode=True):
     """(body, headers) of a token request. auth: "basic" (client_secret_basic, RFC 6749 2.3.1
-    encoding unless basic_encode=False), "raw" (the same, never encoded) or "post"
-    (client_secret_post)."""
+    encoding unless basic_encode=False), "raw" (the same, never encoded), "post"
+    (client_secret_post), "jwt" (client_secret is then the RFC 7523 client assertion) or
+    "tls" (RFC 8705: the TLS handshake authenticates, the body names the client)."""
     pairs = [("grant_type", grant_type)]
     if refresh_token is not None:
         pairs.append(("refresh_token", refresh_token))
@@ -41,11 +42,17 @@ def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, 
     if auth == "basic" or auth == "raw":
         headers["Authorization"] = basic_auth(client_id, client_secret,
                                               basic_encode and auth == "basic")
-    elif auth == "post":
+    elif auth in ("post", "jwt", "tls"):
         pairs.append(("client_id", client_id))
-        pairs.append(("client_secret", client_secret))
+        if auth == "post":
+            pairs.append(("client_secret", client_secret))
+        elif auth == "jwt":
+            from .assertion import TYPE  # loaded already: the assertion came from there
+
+            pairs.append(("client_assertion_type", TYPE))
+            pairs.append(("client_assertion", client_secret))
     else:
-        raise ValueError("auth must be 'basic', 'raw' or 'post'")
+        raise ValueError("auth must be 'basic', 'raw', 'post', 'jwt' or 'tls'")
     return form_encode(pairs), headers
 
 

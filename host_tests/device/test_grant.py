@@ -28,6 +28,23 @@ def test_build_post_and_refresh():
     raises(ValueError, build, "id", "s", "client_credentials", auth="digest")
 
 
+def test_build_raw_basic_and_the_methods_without_a_secret_in_the_request():
+    from oauthcc._port import a2b_base64
+
+    _, h = build("i d", "s:+", "client_credentials", auth="raw")
+    assert a2b_base64(h["Authorization"][6:]) == b"i d:s:+"
+    _, h = build("i d", "s:+", "client_credentials")
+    assert a2b_base64(h["Authorization"][6:]) == b"i%20d:s%3A%2B"
+    body, h = build("id", None, "client_credentials", "read", auth="tls")
+    assert body == "grant_type=client_credentials&scope=read&client_id=id"
+    assert "Authorization" not in h
+    body, h = build("id", "a.b.c", "client_credentials", auth="jwt")
+    assert body == ("grant_type=client_credentials&client_id=id&client_assertion_type="
+                    "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+                    "&client_assertion=a.b.c")
+    assert "Authorization" not in h
+
+
 def test_parse_success_keeps_extra_fields():
     t = parse(200, JSON, _ok(scope="zaikio.machines.rw", refresh_token="rt",
                              audiences=["directory"], bearer={"id": "b", "type": "Organization"}))
