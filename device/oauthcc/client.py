@@ -30,7 +30,7 @@ class ClientCore:
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
                  default_expires_in=600, basic_encode=None, api_origins=(), timeout=10,
                  deadline=30, backoff_base=2, backoff_cap=900, transport=None, clock=None,
-                 store=None, log=None, rand=None):
+                 store=None, log=None, rand=None, client_cert=None, client_key=None):
         if not isinstance(client_id, str) or not client_id:
             raise ValueError("client_id must be a non-empty string")
         tries = _AUTO if auth == "auto" else auth
@@ -38,7 +38,8 @@ class ClientCore:
                 or not isinstance(client_secret, str) or not client_secret):
             from .clientauth import methods  # a pinned method, a list, no secret: checked there
 
-            tries = methods(auth, basic_encode, client_secret, transport is not None)
+            tries = methods(auth, basic_encode, client_secret,
+                            client_cert is not None or transport is not None)
         self._tries = tries  # the methods to try, in order
         self._method = tries[0] if len(tries) == 1 else None  # the one that works, once known
         self.token_url = token_url
@@ -64,7 +65,8 @@ class ClientCore:
                 gc.collect()  # the module's code lands low, not between garbage (make bench)
                 from .transport import Transport as T
             # the transport asks the same clock whether certificate dates can be checked
-            transport = T(ca, verify, timeout, deadline, clock=self._clock)
+            transport = T(ca, verify, timeout, deadline, clock=self._clock,
+                          client_cert=client_cert, client_key=client_key)
         self._transport = transport
         self._store = store
         self._log = log
