@@ -89,3 +89,19 @@ def test_what_the_tls_library_will_not_take_is_refused_at_once():
         assert "PRIVATE" not in str(e).replace("PEM private key", "")  # no key material
     raises(ValueError, TokenClient, env("STUB_TLS_MTLS_URL"), CLIENT_ID, None, auth="tls",
            client_cert=pem, client_key=None)
+
+
+def test_the_app_configuration_names_the_certificate_and_key_files():
+    import app
+    import settings
+
+    stub()
+    config = settings.check({"profile": "custom", "base_url": env("STUB_TLS_MTLS_URL"),
+                             "token_path": "/oauth/token", "scope": "read", "auth": "tls",
+                             "ca": env("STUB_CA_DER"), "client_cert": env("STUB_CLIENT_DER"),
+                             "client_key": env("STUB_CLIENT_KEY_DER")})
+    secrets = settings.check({"client_id": CLIENT_ID}, "secrets.json")
+    assert app.make_client(config, secrets).token().access_token
+    assert log()[0]["client_cert"] == "device-1"
+    config["client_key"] = env("STUB_CLIENT_CERT")  # a certificate where the key should be
+    raises(settings.ConfigError, app.make_client, config, secrets)
