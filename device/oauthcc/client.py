@@ -31,17 +31,15 @@ class ClientCore:
                  default_expires_in=600, basic_encode=None, api_origins=(), timeout=10,
                  deadline=30, backoff_base=2, backoff_cap=900, transport=None, clock=None,
                  store=None, log=None, rand=None, client_cert=None, client_key=None):
-        if not isinstance(client_id, str) or not client_id:
-            raise ValueError("client_id must be a non-empty string")
         tries = _AUTO if auth == "auto" else auth
         if (tries not in (_AUTO, ("basic", "raw"), ("post",)) or basic_encode is not None
-                or not isinstance(client_secret, str) or not client_secret):
+                or not isinstance(client_secret, str) or not client_secret
+                or not isinstance(client_id, str) or not client_id):
             from .clientauth import methods  # a pinned method, a list, no secret: checked there
 
-            tries = methods(auth, basic_encode, client_secret,
-                            client_cert is not None or transport is not None)
+            tries = methods(auth, basic_encode, client_id, client_secret, client_cert or transport)
         self._tries = tries  # the methods to try, in order
-        self._method = tries[0] if len(tries) == 1 else None  # the one that works, once known
+        self._method = None  # the one that works, once known
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret
@@ -164,19 +162,29 @@ class ClientCore:
             raise
 
     def _grant(self, grant_type, rt=None):
-        start = self._clock.ticks_ms()
-        m = self._method
+        c = self._clock
+        m = self._method or self._tries[0]
+        secret = self._secret
+        if m == "jwt":
+            from .assertion import assertion  # client_secret_jwt: the secret stays here
+
+            secret = assertion(self.client_id, secret, self.token_url, c.unix_time())
+        body, headers = grant.build(self.client_id, secret, grant_type, self.scope, rt,
+                                    self.params, m)
+        start = c.ticks_ms()
+        r = yield "POST", self.token_url, body, headers
+        body = headers = secret = None
         try:
-            t = yield from self._ask(grant_type, rt, m or self._tries[0])
+            t = grant.parse(r.status, r.headers, r.body, c.unix_time())
         except OAuthError as e:
-            if m is not None:
+            if self._method:
                 raise
             from .clientauth import search  # auth="auto" after a refusal: the next methods
 
             m, t = yield from search(self, e, grant_type, rt)
-        if self._method is None:
-            self._method = m = m or self._tries[0]
-            self._say("client authentication found: " + m)
+        if not self._method:
+            self._method = m
+            self._say("client auth: " + m)
         if t.refresh_token is None:
             t.refresh_token = rt  # the server keeps the old refresh token valid
         if t.expires_in is None:
@@ -203,20 +211,6 @@ class ClientCore:
         self.last_error = None
         self._save()
         return t
-
-    def _ask(self, grant_type, rt, m):
-        # one token request authenticated by method m, its answer parsed (a Token or raised)
-        c = self._clock
-        secret = self._secret
-        if m == "jwt":
-            from .assertion import assertion  # client_secret_jwt: the secret stays here
-
-            secret = assertion(self.client_id, secret, self.token_url, c.unix_time())
-        body, headers = grant.build(self.client_id, secret, grant_type, self.scope, rt,
-                                    self.params, m)
-        r = yield "POST", self.token_url, body, headers
-        body = headers = secret = None
-        return grant.parse(r.status, r.headers, r.body, c.unix_time())
 
     def _accept(self, t, start, lifetime_ms):
         lifetime_ms = min(lifetime_ms, _port.DAY_MS)

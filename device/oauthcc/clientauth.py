@@ -15,10 +15,13 @@ _SAID = {"basic": "Basic (RFC 6749 2.3.1 encoding)", "raw": "Basic (raw id and s
          "post": "client_secret_post"}
 
 
-def methods(auth, basic_encode, secret, cert):
+def methods(auth, basic_encode, client_id, secret, cert):
     """The methods a client tries, in order, from its auth= and basic_encode= (see
-    ClientCore); ValueError when they make no sense. cert: a client certificate (or a
-    transport of its own) may authenticate, so auth="auto" without a secret is "tls"."""
+    ClientCore); ValueError when they or the id and secret make no sense. cert: a client
+    certificate (or a transport of its own) may authenticate, so auth="auto" without a secret
+    is "tls"."""
+    if not isinstance(client_id, str) or not client_id:
+        raise ValueError("client_id must be a non-empty string")
     if auth == "auto":
         auth = _AUTO if secret or not cert else ("tls",)
     elif isinstance(auth, str):
@@ -48,13 +51,17 @@ def search(c, e, grant_type, rt):
     can be the encoding and the id or secret has a character the encodings treat differently.
     Returns (method, Token) of the first that works; raises the first refusal, its
     description naming what was tried, when every one was refused, or what else came."""
-    if not _refused(e, True) or (quote(c.client_id) == c.client_id
-                                 and quote(c._secret) == c._secret):
-        raise e
+    if len(c._tries) < 2 or not _refused(e, True) or (quote(c.client_id) == c.client_id
+                                                      and quote(c._secret) == c._secret):
+        raise e  # a pinned method, or a refusal no encoding explains
+    from .grant import build, parse
+
     tried = [c._tries[0]]
     for m in c._tries[1:]:
+        body, headers = build(c.client_id, c._secret, grant_type, c.scope, rt, c.params, m)
+        r = yield "POST", c.token_url, body, headers
         try:
-            return m, (yield from c._ask(grant_type, rt, m))
+            return m, parse(r.status, r.headers, r.body, c._clock.unix_time())
         except OAuthError as again:
             if not _refused(again, False):
                 raise  # another answer (a scope refused, a server failing): that is the news

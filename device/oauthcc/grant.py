@@ -26,11 +26,11 @@ class Token:
 
 
 def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, params=None,
-          auth="basic", basic_encode=True):
+          auth="basic"):
     """(body, headers) of a token request. auth: "basic" (client_secret_basic, RFC 6749 2.3.1
-    encoding unless basic_encode=False), "raw" (the same, never encoded), "post"
-    (client_secret_post), "jwt" (client_secret is then the RFC 7523 client assertion) or
-    "tls" (RFC 8705: the TLS handshake authenticates, the body names the client)."""
+    encoding), "raw" (the same, not encoded), "post" (client_secret_post), "jwt"
+    (client_secret is then the RFC 7523 client assertion) or "tls" (RFC 8705: the TLS
+    handshake authenticates, the body names the client)."""
     pairs = [("grant_type", grant_type)]
     if refresh_token is not None:
         pairs.append(("refresh_token", refresh_token))
@@ -40,19 +40,17 @@ def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, 
         pairs.extend(params.items() if isinstance(params, dict) else params)
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
     if auth == "basic" or auth == "raw":
-        headers["Authorization"] = basic_auth(client_id, client_secret,
-                                              basic_encode and auth == "basic")
-    elif auth in ("post", "jwt", "tls"):
+        headers["Authorization"] = basic_auth(client_id, client_secret, auth == "basic")
+    else:
         pairs.append(("client_id", client_id))
         if auth == "post":
             pairs.append(("client_secret", client_secret))
         elif auth == "jwt":
             from .assertion import TYPE  # loaded already: the assertion came from there
 
-            pairs.append(("client_assertion_type", TYPE))
-            pairs.append(("client_assertion", client_secret))
-    else:
-        raise ValueError("auth must be 'basic', 'raw', 'post', 'jwt' or 'tls'")
+            pairs += (("client_assertion_type", TYPE), ("client_assertion", client_secret))
+        elif auth != "tls":
+            raise ValueError("bad auth %r" % (auth,))
     return form_encode(pairs), headers
 
 
