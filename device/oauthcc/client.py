@@ -39,7 +39,7 @@ class ClientCore:
 
             tries = methods(auth, basic_encode, client_id, client_secret, client_cert or transport)
         self._tries = tries  # the methods to try, in order
-        self._method = None  # the one that works, once known
+        self._method = None  # the one the search found (None: the first of _tries)
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret
@@ -48,7 +48,6 @@ class ClientCore:
         self.scope = scope or None
         self.auth = auth
         self.params = params
-        self.basic_encode = basic_encode
         self.leeway_ms = int(leeway * 1000)
         self.default_expires_in = default_expires_in
         self.backoff_base_ms = int(backoff_base * 1000)
@@ -181,10 +180,7 @@ class ClientCore:
                 raise
             from .clientauth import search  # auth="auto" after a refusal: the next methods
 
-            m, t = yield from search(self, e, grant_type, rt)
-        if not self._method:
-            self._method = m
-            self._say("client auth: " + m)
+            t = yield from search(self, e, grant_type, rt)
         if t.refresh_token is None:
             t.refresh_token = rt  # the server keeps the old refresh token valid
         if t.expires_in is None:

@@ -49,8 +49,9 @@ def _refused(e, first):
 def search(c, e, grant_type, rt):
     """After the first method of client c was refused with e: the next ones, while the refusal
     can be the encoding and the id or secret has a character the encodings treat differently.
-    Returns (method, Token) of the first that works; raises the first refusal, its
-    description naming what was tried, when every one was refused, or what else came."""
+    Returns the Token of the first that works, which c then keeps using (and says so); raises
+    the first refusal, its description naming what was tried, when every one was refused, or
+    what else came."""
     if len(c._tries) < 2 or not _refused(e, True) or (quote(c.client_id) == c.client_id
                                                       and quote(c._secret) == c._secret):
         raise e  # a pinned method, or a refusal no encoding explains
@@ -61,11 +62,16 @@ def search(c, e, grant_type, rt):
         body, headers = build(c.client_id, c._secret, grant_type, c.scope, rt, c.params, m)
         r = yield "POST", c.token_url, body, headers
         try:
-            return m, parse(r.status, r.headers, r.body, c._clock.unix_time())
+            t = parse(r.status, r.headers, r.body, c._clock.unix_time())
         except OAuthError as again:
             if not _refused(again, False):
                 raise  # another answer (a scope refused, a server failing): that is the news
-        tried.append(m)
+            tried.append(m)
+            continue
+        c._method = m
+        c._say("client auth: %s found after %s refused" % (_SAID[m], ", ".join(
+            _SAID[x] for x in tried)))
+        return t
     e.description = "%s; client authentication tried: %s; the id or secret has characters "\
         "(: + / %% & = space, non-ASCII) that servers decode differently" % (
             e.description or "refused", ", ".join(_SAID[m] for m in tried))

@@ -36,7 +36,7 @@ def state(c):
                           "exp": now + k.ticks_diff(c._expires_at, k.ticks_ms()) // 1000}
     if c._refresh is not None:
         s["refresh_token"] = c._refresh
-    if c._method is not None and len(c._tries) > 1:
+    if c._method is not None:
         s["auth"] = c._method
     return s
 

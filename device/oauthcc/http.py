@@ -195,7 +195,7 @@ class Base:
     def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384,
                  pool=None, clock=None, client_cert=None, client_key=None):
         self.mtls = None  # (certificate DER, key DER) for mutual TLS, or None
-        if client_cert is not None or client_key is not None:
+        if client_cert or client_key:
             from .clientcert import read
 
             self.mtls = read(client_cert, client_key)
