@@ -2,6 +2,7 @@
 # request carries a short-lived JWT signed with HMAC-SHA256 over the client secret, so the
 # secret itself never leaves the device. Loaded only by a client with auth="jwt".
 from ._port import b64encode, const
+from .encoding import form_encode
 from .errors import OAuthError
 
 TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -45,3 +46,14 @@ def assertion(client_id, secret, aud, now, jti=None):
                                             "jti": jti, "iat": now,
                                             "exp": now + _LIFETIME}).encode())
     return body + "." + b64url(hmac_sha256(secret.encode(), body.encode()))
+
+
+def build(c, grant_type, rt):
+    """(body, headers) of client c's token request (see grant.build) with an assertion for
+    its token URL, made now by its clock."""
+    from .grant import build
+
+    a = assertion(c.client_id, c._secret, c.token_url, c._clock.unix_time())
+    body, headers = build(c.client_id, None, grant_type, c.scope, rt, c.params, "jwt")
+    return body + "&" + form_encode((("client_assertion_type", TYPE),
+                                     ("client_assertion", a))), headers

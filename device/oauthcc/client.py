@@ -62,8 +62,11 @@ class ClientCore:
                 gc.collect()  # the module's code lands low, not between garbage (make bench)
                 from .transport import Transport as T
             # the transport asks the same clock whether certificate dates can be checked
-            transport = T(ca, verify, timeout, deadline, clock=self._clock,
-                          client_cert=client_cert, client_key=client_key)
+            transport = T(ca, verify, timeout, deadline, clock=self._clock)
+            if client_cert or client_key:
+                from .clientcert import attach  # mutual TLS: into the transport's context
+
+                attach(transport, client_cert, client_key)
         self._transport = transport
         self._store = store
         self._log = log
@@ -163,22 +166,20 @@ class ClientCore:
     def _grant(self, grant_type, rt=None):
         c = self._clock
         m = self._method or self._tries[0]
-        secret = self._secret
         if m == "jwt":
-            from .assertion import assertion  # client_secret_jwt: the secret stays here
+            from .assertion import build  # client_secret_jwt: the secret stays here
 
-            secret = assertion(self.client_id, secret, self.token_url, c.unix_time())
-        body, headers = grant.build(self.client_id, secret, grant_type, self.scope, rt,
-                                    self.params, m)
+            body, headers = build(self, grant_type, rt)
+        else:
+            body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope,
+                                        rt, self.params, m)
         start = c.ticks_ms()
         r = yield "POST", self.token_url, body, headers
-        body = headers = secret = None
+        body = headers = None
         try:
             t = grant.parse(r.status, r.headers, r.body, c.unix_time())
         except OAuthError as e:
-            if self._method:
-                raise
-            from .clientauth import search  # auth="auto" after a refusal: the next methods
+            from .clientauth import search  # a refusal: auto's next methods, if any (or raise)
 
             t = yield from search(self, e, grant_type, rt)
         if t.refresh_token is None:

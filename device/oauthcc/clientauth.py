@@ -52,9 +52,9 @@ def search(c, e, grant_type, rt):
     Returns the Token of the first that works, which c then keeps using (and says so); raises
     the first refusal, its description naming what was tried, when every one was refused, or
     what else came."""
-    if len(c._tries) < 2 or not _refused(e, True) or (quote(c.client_id) == c.client_id
-                                                      and quote(c._secret) == c._secret):
-        raise e  # a pinned method, or a refusal no encoding explains
+    if c._method or len(c._tries) < 2 or not _refused(e, True) or (
+            quote(c.client_id) == c.client_id and quote(c._secret) == c._secret):
+        raise e  # found or pinned already, or a refusal no encoding explains
     from .grant import build, parse
 
     tried = [c._tries[0]]

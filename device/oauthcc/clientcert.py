@@ -1,6 +1,6 @@
 # Mutual TLS client authentication (RFC 8705 section 2): the client's certificate and private
-# key, read and checked when the transport is made, and loaded into its TLS context on both
-# runtimes. Loaded only by a transport given client_cert=.
+# key, read and checked when the client is made, and loaded into its transport's TLS context
+# on both runtimes. Loaded only by a client given client_cert=.
 from ._port import MICROPYTHON, a2b_base64
 
 _KIND = {"client_cert": "certificate", "client_key": "private key"}
@@ -36,17 +36,26 @@ def _der(x, what):
     return bytes(x)
 
 
-def read(cert, key):
-    """(certificate DER, key DER) from client_cert= and client_key=, each DER or PEM bytes, PEM
-    text, or a file path (one PEM file may hold both). ValueError now, not in a handshake
-    later, for anything the TLS library will not take."""
+def attach(t, cert, key):
+    """Show cert and key (client_cert=, client_key=: each DER or PEM bytes, PEM text, or a file
+    path; one PEM file may hold both) in every TLS handshake of transport t (transport.py's or
+    aiotransport.py's): its context is built now, with its CA, and kept. ValueError now, not
+    in a handshake later, for anything the TLS library will not take."""
     if cert is None or key is None:
         raise ValueError("client_cert and client_key go together")
     pair = _der(cert, "client_cert"), _der(key, "client_key")
-    import ssl
+    from .errors import OAuthError
+    from .tls import context
 
-    load(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), pair)  # the TLS library's own check
-    return pair
+    try:
+        ctx = context(t.ca, t.verify)
+    except OAuthError:  # MicroPython without ca=: https is refused anyway; check the pair alone
+        import ssl
+
+        load(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), pair)
+        return
+    load(ctx, pair)
+    t._ctx = ctx
 
 
 def load(ctx, pair):

@@ -28,9 +28,9 @@ class Token:
 def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, params=None,
           auth="basic"):
     """(body, headers) of a token request. auth: "basic" (client_secret_basic, RFC 6749 2.3.1
-    encoding), "raw" (the same, not encoded), "post" (client_secret_post), "jwt"
-    (client_secret is then the RFC 7523 client assertion) or "tls" (RFC 8705: the TLS
-    handshake authenticates, the body names the client)."""
+    encoding), "raw" (the same, not encoded), "post" (client_secret_post); anything else
+    ("tls", RFC 8705: the TLS handshake authenticates; "jwt", see assertion.build) names the
+    client in the body and sends no secret."""
     pairs = [("grant_type", grant_type)]
     if refresh_token is not None:
         pairs.append(("refresh_token", refresh_token))
@@ -45,12 +45,6 @@ def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, 
         pairs.append(("client_id", client_id))
         if auth == "post":
             pairs.append(("client_secret", client_secret))
-        elif auth == "jwt":
-            from .assertion import TYPE  # loaded already: the assertion came from there
-
-            pairs += (("client_assertion_type", TYPE), ("client_assertion", client_secret))
-        elif auth != "tls":
-            raise ValueError("bad auth %r" % (auth,))
     return form_encode(pairs), headers
 
 

@@ -188,17 +188,10 @@ class Base:
     MicroPython, so DNS time is outside both. max_body: bytes of an answer's body. pool: an
     object like the socket module (getaddrinfo, socket, SOCK_STREAM), injectable for tests;
     clock: its unix_time() tells whether the wall clock is set (default: oauthcc._port).
-    client_cert, client_key: the certificate and key this side shows in every TLS handshake
-    (mutual TLS, RFC 8705), read and checked here too (see clientcert.py).
     """
 
     def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384,
-                 pool=None, clock=None, client_cert=None, client_key=None):
-        self.mtls = None  # (certificate DER, key DER) for mutual TLS, or None
-        if client_cert or client_key:
-            from .clientcert import read
-
-            self.mtls = read(client_cert, client_key)
+                 pool=None, clock=None):
         self.ca = ca
         self.verify = verify
         self.timeout_ms = int(timeout * 1000)
@@ -213,7 +206,7 @@ class Base:
             gc.collect()  # the module's code lands low, not between garbage (make bench)
             from .tls import context
 
-            self._ctx = context(ca, verify, self.mtls)
+            self._ctx = context(ca, verify)
 
     def _prepare(self, method, url, body, headers):
         # Everything that can be refused, before connecting, so that a bad URL, method or
@@ -231,7 +224,7 @@ class Base:
         if scheme == "https":
             from . import tls
 
-            ctx = self._ctx = self._ctx or tls.context(self.ca, self.verify, self.mtls)
+            ctx = self._ctx = self._ctx or tls.context(self.ca, self.verify)
             if self.verify:
                 tls.check_clock(self._clock)
         name = host if port == (443 if scheme == "https" else 80) else "%s:%d" % (host, port)

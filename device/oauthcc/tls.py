@@ -63,14 +63,10 @@ def ca_certs(ca):
     return certs
 
 
-def context(ca, verify, client=None):
+def context(ca, verify):
     import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if client is not None:  # mutual TLS: the (certificate, key) pair clientcert.read gave
-        from .clientcert import load
-
-        load(ctx, client)
     if not verify:  # explicit opt-out, documented as unsafe
         if hasattr(ctx, "check_hostname"):
             ctx.check_hostname = False

@@ -89,6 +89,10 @@ def test_the_token_request_carries_the_assertion_never_the_secret():
         f = _form(body)
         assert sorted(f) == ["client_assertion", "client_assertion_type", "client_id",
                              "grant_type", "scope"]
+        assert body.startswith("grant_type=client_credentials&scope=read&client_id=" + CLIENT_ID)
+        assert body.endswith("&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-"
+                             "assertion-type%3Ajwt-bearer&client_assertion="
+                             + f["client_assertion"])
         assert f["client_id"] == CLIENT_ID and f["client_assertion_type"] == quote(TYPE)
         jc = claims(f["client_assertion"])
         assert jc["aud"] == URL and jc["iat"] == clock.unix_time()
