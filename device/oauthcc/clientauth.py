@@ -72,7 +72,7 @@ def search(c, e, grant_type, rt):
         c._say("client auth: %s found after %s refused" % (_SAID[m], ", ".join(
             _SAID[x] for x in tried)))
         return t
-    e.description = "%s; client authentication tried: %s; the id or secret has characters "\
-        "(: + / %% & = space, non-ASCII) that servers decode differently" % (
+    e.description = "%s; client authentication tried: %s (the id or secret has characters "\
+        "that servers decode differently, such as : + / %% & = space or non-ASCII)" % (
             e.description or "refused", ", ".join(_SAID[m] for m in tried))
     raise e
