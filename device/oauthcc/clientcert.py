@@ -40,10 +40,14 @@ def attach(t, cert, key):
     """Show cert and key (client_cert=, client_key=: each DER or PEM bytes, PEM text, or a file
     path; one PEM file may hold both) in every TLS handshake of transport t (transport.py's or
     aiotransport.py's): its context is built now, with its CA, and kept. ValueError now, not
-    in a handshake later, for anything the TLS library will not take."""
+    in a handshake later, for anything the TLS library will not take. t.client_cert_digest:
+    SHA-256 of the certificate and key DER, for a configuration fingerprint."""
     if cert is None or key is None:
         raise ValueError("client_cert and client_key go together")
     pair = _der(cert, "client_cert"), _der(key, "client_key")
+    import hashlib
+
+    t.client_cert_digest = hashlib.sha256(pair[0] + pair[1]).digest()
     from .errors import OAuthError
     from .tls import context
 

@@ -43,8 +43,13 @@ def test_every_form_of_certificate_and_key_gets_a_token():
              (read("STUB_CLIENT_DER"), read("STUB_CLIENT_KEY_DER")),
              (env("STUB_CLIENT_DER"), env("STUB_CLIENT_KEY_DER")),
              (env("STUB_CLIENT_BOTH"), env("STUB_CLIENT_BOTH")))
+    digests = set()
     for cert, key in forms:
-        assert client(cert, key).token().access_token
+        c = client(cert, key)
+        assert c.token().access_token
+        digests.add(c._transport.client_cert_digest)  # for the configuration fingerprint
+    # the same bytes in every form of one file: the PEM key is SEC1, the DER one PKCS#8
+    assert len(digests) == 2 and all(len(d) == 32 for d in digests)
     entries = log()
     assert len(entries) == len(forms)
     for e in entries:
