@@ -49,8 +49,15 @@ CLIENT = (
     ("auth_method_id", "str", None, "wicked: the auth method in the token path"),
     ("api_id", "str", None, "wicked: the API in the token path"),
     ("audience", "str", None, "generic: the audience form parameter"),
-    ("auth", "str", None, "client authentication: basic or post"),
-    ("basic_encode", "bool", None, "form-urlencode id and secret before Base64 (RFC 6749 2.3.1)"),
+    ("auth", "strs", None, "client authentication: auto (Basic RFC-encoded, Basic raw, the "
+     "form body: the first that works), basic, post, jwt (client_secret_jwt), tls (mutual TLS), "
+     "or a list of basic, raw, post to try in order"),
+    ("basic_encode", "bool", None, "pins Basic: true form-urlencodes id and secret before Base64 "
+     "(RFC 6749 2.3.1), false sends them raw"),
+    ("client_cert", "file", None, "mutual TLS: the client certificate file on the board (PEM "
+     "or DER)"),
+    ("client_key", "file", None, "mutual TLS: its private key file (PEM or DER, unencrypted; "
+     "may be client_cert's PEM file)"),
     ("scope_separator", "str", None, "what joins a list of scopes"),
     ("params", "obj", None, "extra form fields of the token request"),
     ("leeway", "num", None, "seconds a token is renewed early"),
@@ -61,7 +68,7 @@ CLIENT = (
 
 SECRETS = (
     ("client_id", "str", None, "the OAuth client id"),
-    ("client_secret", "str", None, "its secret"),
+    ("client_secret", "str", None, "its secret (none with auth tls)"),
     ("wifi_password", "str", "", "the Wi-Fi password"),
 )
 

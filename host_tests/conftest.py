@@ -52,9 +52,13 @@ _tls = None
 def tls_stub():
     """HTTPS listeners that share the stub's state (one log, one control port), with a
     trustme test CA: STUB_TLS_URL has a certificate for its host, STUB_TLS_OTHER_HOST_URL one
-    for "other.example", STUB_TLS_EXPIRED_URL one that expired in 2021. The CA is written to
+    for "other.example", STUB_TLS_EXPIRED_URL one that expired in 2021, STUB_TLS_MTLS_URL is
+    STUB_TLS_URL's twin that wants a client certificate from the same CA. The CA is written to
     a temp dir as PEM, DER, a PEM bundle with other roots (STUB_CA_PEM, STUB_CA_DER,
-    STUB_CA_BUNDLE), and a wrong CA too (STUB_WRONG_CA)."""
+    STUB_CA_BUNDLE), and a wrong CA too (STUB_WRONG_CA); a client certificate for common name
+    "device-1" with its key as PEM and DER (STUB_CLIENT_CERT, STUB_CLIENT_KEY, STUB_CLIENT_DER,
+    STUB_CLIENT_KEY_DER, and both in one PEM file, STUB_CLIENT_BOTH), and one from the wrong
+    CA (STUB_WRONG_CLIENT_CERT, STUB_WRONG_CLIENT_KEY)."""
     global _tls
     if _tls is None:
         import datetime
@@ -63,6 +67,7 @@ def tls_stub():
         import tempfile
 
         import trustme
+        from cryptography.hazmat.primitives import serialization
 
         from stub_server import StubServer
 
@@ -70,11 +75,25 @@ def tls_stub():
         ca, wrong = trustme.CA(), trustme.CA()
         d = Path(tempfile.mkdtemp(prefix="oauthcc-tls-"))
         pem = ca.cert_pem.bytes()
+        me = ca.issue_cert("device-1.example", common_name="device-1")
+        cert, key = me.cert_chain_pems[0].bytes(), me.private_key_pem.bytes()
+        key_der = serialization.load_pem_private_key(key, None).private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+        other = wrong.issue_cert("device-1.example", common_name="device-1")
         files = {"STUB_CA_PEM": ("ca.pem", pem),
                  "STUB_CA_DER": ("ca.der", ssl.PEM_cert_to_DER_cert(pem.decode())),
                  "STUB_CA_BUNDLE": ("bundle.pem", wrong.cert_pem.bytes() + ca.cert_pem.bytes()
                                     + trustme.CA().cert_pem.bytes()),
-                 "STUB_WRONG_CA": ("wrong.pem", wrong.cert_pem.bytes())}
+                 "STUB_WRONG_CA": ("wrong.pem", wrong.cert_pem.bytes()),
+                 "STUB_CLIENT_CERT": ("client.pem", cert),
+                 "STUB_CLIENT_KEY": ("client.key", key),
+                 "STUB_CLIENT_DER": ("client.der", ssl.PEM_cert_to_DER_cert(cert.decode())),
+                 "STUB_CLIENT_KEY_DER": ("client.key.der", key_der),
+                 "STUB_CLIENT_BOTH": ("client-both.pem", key + cert),
+                 "STUB_WRONG_CLIENT_CERT": ("wrong-client.pem",
+                                            other.cert_chain_pems[0].bytes()),
+                 "STUB_WRONG_CLIENT_KEY": ("wrong-client.key", other.private_key_pem.bytes())}
         for env, (name, data) in files.items():
             (d / name).write_bytes(data)
             os.environ[env] = str(d / name)
@@ -87,9 +106,13 @@ def tls_stub():
                    "not_after": datetime.datetime(2021, 1, 1)}
         for env, names, dates in (("STUB_TLS_URL", ("localhost", "127.0.0.1"), {}),
                                   ("STUB_TLS_OTHER_HOST_URL", ("other.example",), {}),
-                                  ("STUB_TLS_EXPIRED_URL", ("localhost", "127.0.0.1"), expired)):
+                                  ("STUB_TLS_EXPIRED_URL", ("localhost", "127.0.0.1"), expired),
+                                  ("STUB_TLS_MTLS_URL", ("localhost", "127.0.0.1"), {})):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ca.issue_cert(*names, **dates).configure_cert(ctx)
+            if env == "STUB_TLS_MTLS_URL":
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ca.configure_trust(ctx)
             s = StubServer(admin_port=None, tls=ctx, state=state).start()
             servers.append(s)
             os.environ[env] = "https://%s:%d" % (host, s.port)

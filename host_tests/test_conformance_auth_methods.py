@@ -1,7 +1,8 @@
-"""What each real server expects for the client authentication methods the library does not
-send yet (issue 14: client_secret_jwt, tls_client_auth, self_signed_tls_client_auth), proven
-here with the standard library, so the client side has a known-good target on every server
-(conformance/SERVERS.md). A method a server does not offer is asserted refused."""
+"""What each real server expects for client_secret_jwt, tls_client_auth and
+self_signed_tls_client_auth, proven here with the standard library, independently of the
+library (whose own requests the device conformance tests send on both runtimes:
+check_client_secret_jwt, check_mutual_tls in host_tests/device/conformance.py); see
+conformance/SERVERS.md. A method a server does not offer is asserted refused."""
 import base64
 import hashlib
 import hmac

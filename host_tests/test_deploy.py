@@ -102,6 +102,22 @@ def test_deploy_refuses_a_missing_ca_file(tmp_path):
         deploy.config_files(cfg, sec)
 
 
+def test_deploy_copies_the_client_certificate_and_key_the_configuration_names(tmp_path):
+    stub = stub_server()
+    cfg, sec = configure(tmp_path / "cfg", stub, auth="tls", client_cert="me.der",
+                         client_key="me.key.der")
+    with pytest.raises(deploy.DeployError, match="CLIENT_CERT file"):
+        deploy.config_files(cfg, sec)
+    (tmp_path / "cfg" / "me.der").write_bytes(b"cert")
+    with pytest.raises(deploy.DeployError, match="CLIENT_KEY file"):
+        deploy.config_files(cfg, sec)
+    (tmp_path / "cfg" / "me.key.der").write_bytes(b"key")
+    files = deploy.config_files(cfg, sec)
+    assert files["me.der"] == tmp_path / "cfg" / "me.der"
+    assert files["me.key.der"] == tmp_path / "cfg" / "me.key.der"
+    assert files["ca.pem"] == tmp_path / "cfg" / "ca.pem"
+
+
 def test_deploy_refuses_an_unknown_key_before_touching_the_board(tmp_path, monkeypatch):
     stub = stub_server()
     cfg, sec = configure(tmp_path / "cfg", stub, api_ulr="https://x/")

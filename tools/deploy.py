@@ -6,7 +6,8 @@
   value of the wrong kind is refused before anything touches the board;
 - compares SHA-256 hashes on the board and copies only what changed (mpremote, one session):
   /lib/oauthcc/*.mpy, /boot.py, /main.py, the app modules (manifest.py) as .mpy,
-  /config.json, /secrets.json and the files the configuration names (the CA);
+  /config.json, /secrets.json and the files the configuration names (the CA, a client
+  certificate and key for mutual TLS);
 - removes stale copies: /oauthcc/, modules no longer in the library, and every .py that would
   shadow an .mpy (MicroPython imports x.py before x.mpy);
 - --set-clock sets the board's RTC to UTC (`mpremote rtc --set` would write local time);
@@ -134,7 +135,8 @@ def compile_all(out=BUILD):
 
 def config_files(config, secrets, ca=None):
     """{board path: local path} for config.json, secrets.json and the files config.json names
-    (the CA). DeployError for a file that is missing, not JSON, or not what the schema says."""
+    (the CA, the client certificate and key). DeployError for a file that is missing, not
+    JSON, or not what the schema says."""
     config, secrets = Path(config), Path(secrets)
     s = settings()
     checked = {}

@@ -9,7 +9,9 @@ POST /client, the secret shown once).
 Tests drive it through control endpoints on the main port, which are never logged:
   POST /_stub/reset   {"profile", "lifetime", "token_format": "jwt"|"opaque", "clients": [...],
                        "basic_decoding": "rfc"|"raw", "rotate_refresh", "person_roles",
-                       "refresh": bool}
+                       "refresh": bool, "auth": "basic"|"post"|"tls"}
+                      auth "tls" (RFC 8705 tls_client_auth): the body names the client, the
+                      TLS client certificate's common name must be its client_id
   POST /_stub/revoke  {"what": "refresh"|"access"}   forget issued tokens
   POST /_stub/expire  {}                             every access token expires now
   POST /_stub/faults  {"faults": [fault, ...]}       each fault is used by one request
@@ -146,8 +148,16 @@ class State:
 
     # -- the token endpoint ------------------------------------------------------------------
 
-    def client_auth(self, headers, form):
-        """(client_id, secret, basic pair for the log) as the profile expects them."""
+    def client_auth(self, headers, form, peer=None):
+        """(client_id, secret, basic pair for the log) as the profile expects them. peer: the
+        common name of the TLS client certificate, or None."""
+        if self.auth == "tls":
+            cid = form.get("client_id")
+            if "authorization" in headers or "client_secret" in form or not cid or peer != cid:
+                raise OAuthFailure("invalid_client", "client certificate required", 401)
+            with self.lock:
+                secret = self.clients.get(cid, {}).get("client_secret")
+            return cid, secret, None
         h = headers.get("authorization", "")
         basic = None
         if h[:6].lower() == "basic ":
@@ -170,13 +180,13 @@ class State:
                                401)
         return form.get("client_id"), form.get("client_secret"), None
 
-    def token(self, headers, form):
+    def token(self, headers, form, peer=None):
         """(status, JSON answer) of a token request."""
-        cid, secret, _ = self.client_auth(headers, form)
+        cid, secret, _ = self.client_auth(headers, form, peer)
         with self.lock:
             client = self.clients.get(cid)
-        if client is None or not secret or not hmac.compare_digest(
-                str(client.get("client_secret", "")).encode(), secret.encode()):
+        if client is None or self.auth != "tls" and (not secret or not hmac.compare_digest(
+                str(client.get("client_secret", "")).encode(), secret.encode())):
             raise OAuthFailure("invalid_client", "client authentication failed", 401)
         if client.get("public"):
             raise OAuthFailure("unauthorized_client", "public clients cannot use this flow")
@@ -462,7 +472,8 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_stub/"):
             return self.control(path, body)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        entry = {"method": self.command, "path": path, "headers": headers, "status": None}
+        entry = {"method": self.command, "path": path, "headers": headers, "status": None,
+                 "client_cert": self.peer()}
         with st.lock:
             st.log.append(entry)
         fault = st.take_fault(path)
@@ -473,11 +484,11 @@ class Handler(BaseHTTPRequestHandler):
             entry["form"] = form
             entry["grant_type"] = form.get("grant_type")
             try:
-                entry["basic"] = st.client_auth(headers, form)[2]
+                entry["basic"] = st.client_auth(headers, form, entry["client_cert"])[2]
             except OAuthFailure:
                 entry["basic"] = None
             try:
-                status, answer = st.token(headers, form)
+                status, answer = st.token(headers, form, entry["client_cert"])
             except OAuthFailure as e:
                 status, answer = e.status, {"error": e.error}
                 if e.description:
@@ -497,6 +508,15 @@ class Handler(BaseHTTPRequestHandler):
         return self.answer(entry, fault, 200, {"ok": True, "path": path,
                                                "client_id": t["client_id"],
                                                "scope": t["scope"]})
+
+    def peer(self):
+        """The common name of the client's TLS certificate, or None (none, or plain HTTP)."""
+        cert = self.request.getpeercert() if hasattr(self.request, "getpeercert") else None
+        for rdn in (cert or {}).get("subject", ()):
+            for k, v in rdn:
+                if k == "commonName":
+                    return v
+        return None
 
     def answer(self, entry, fault, status, obj, headers=None):
         """Send a JSON answer, or what the fault makes of it: its kind acts in one phase."""

@@ -5,6 +5,10 @@ from . import _port, grant
 from .errors import OAuthError
 from .http import origin
 
+# auth="auto": Basic with RFC 6749 2.3.1 encoding, Basic raw, the form body, in this order;
+# the profiles that pin Basic try its two encodings, wicked the body only (see clientauth.py)
+_AUTO = ("basic", "raw", "post")
+
 
 def _random(n):
     import random
@@ -22,16 +26,20 @@ class ClientCore:
 
     _Transport = None  # the shell's default transport class (None: transport.Transport)
 
-    def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="basic",
+    def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="auto",
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
-                 default_expires_in=600, basic_encode=True, api_origins=(), timeout=10,
+                 default_expires_in=600, basic_encode=None, api_origins=(), timeout=10,
                  deadline=30, backoff_base=2, backoff_cap=900, transport=None, clock=None,
-                 store=None, log=None, rand=None):
-        for v in (client_id, client_secret):
-            if not isinstance(v, str) or not v:
-                raise ValueError("client_id and client_secret must be non-empty strings")
-        if auth not in ("basic", "post"):
-            raise ValueError("auth must be 'basic' or 'post'")
+                 store=None, log=None, rand=None, client_cert=None, client_key=None):
+        tries = _AUTO if auth == "auto" else auth
+        if (tries not in (_AUTO, ("basic", "raw"), ("post",)) or basic_encode is not None
+                or not isinstance(client_secret, str) or not client_secret
+                or not isinstance(client_id, str) or not client_id):
+            from .clientauth import methods  # a pinned method, a list, no secret: checked there
+
+            tries = methods(auth, basic_encode, client_id, client_secret, client_cert or transport)
+        self._tries = tries  # the methods to try, in order
+        self._method = None  # the one the search found (None: the first of _tries)
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret
@@ -40,7 +48,6 @@ class ClientCore:
         self.scope = scope or None
         self.auth = auth
         self.params = params
-        self.basic_encode = basic_encode
         self.leeway_ms = int(leeway * 1000)
         self.default_expires_in = default_expires_in
         self.backoff_base_ms = int(backoff_base * 1000)
@@ -56,6 +63,10 @@ class ClientCore:
                 from .transport import Transport as T
             # the transport asks the same clock whether certificate dates can be checked
             transport = T(ca, verify, timeout, deadline, clock=self._clock)
+            if client_cert or client_key:
+                from .clientcert import attach  # mutual TLS: into the transport's context
+
+                attach(transport, client_cert, client_key)
         self._transport = transport
         self._store = store
         self._log = log
@@ -154,12 +165,23 @@ class ClientCore:
 
     def _grant(self, grant_type, rt=None):
         c = self._clock
-        body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope, rt,
-                                    self.params, self.auth, self.basic_encode)
+        m = self._method or self._tries[0]
+        if m == "jwt":
+            from .assertion import build  # client_secret_jwt: the secret stays here
+
+            body, headers = build(self, grant_type, rt)
+        else:
+            body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope,
+                                        rt, self.params, m)
         start = c.ticks_ms()
         r = yield "POST", self.token_url, body, headers
         body = headers = None
-        t = grant.parse(r.status, r.headers, r.body, c.unix_time())
+        try:
+            t = grant.parse(r.status, r.headers, r.body, c.unix_time())
+        except OAuthError as e:
+            from .clientauth import search  # a refusal: auto's next methods, if any (or raise)
+
+            t = yield from search(self, e, grant_type, rt)
         if t.refresh_token is None:
             t.refresh_token = rt  # the server keeps the old refresh token valid
         if t.expires_in is None:
@@ -174,9 +196,11 @@ class ClientCore:
         # a day (DAY_MS) a deadline beyond what the ticks can hold (README: security)
         t.expires_in = min(max(t.expires_in, 10), 86400)
         g = t.scope
+        if g is None:
+            t.scope = self.scope  # RFC 6749 5.1: no scope in the answer, the one asked for
         # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
         # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
-        if g is not None and (g != self.scope or "/" in g):
+        elif g != self.scope or "/" in g:
             from .scopes import differs
 
             if differs(self.scope, g):

@@ -12,6 +12,9 @@ from .grant import Token
 #   next           Unix seconds before which no attempt is made
 #   token          the access token's fields, "exp" its end in Unix seconds
 #   refresh_token
+#   auth           the client authentication auth="auto" found ("basic", "raw", "post"), so
+#                  a fetch after a boot sends one request; a state of another client id,
+#                  secret or token URL is not taken, so a new secret looks again
 # Times are Unix seconds, as the ticks restart at boot; they are left out while the wall
 # clock is unset, and not trusted on restore until it is set.
 
@@ -33,6 +36,8 @@ def state(c):
                           "exp": now + k.ticks_diff(c._expires_at, k.ticks_ms()) // 1000}
     if c._refresh is not None:
         s["refresh_token"] = c._refresh
+    if c._method is not None:
+        s["auth"] = c._method
     return s
 
 
@@ -45,6 +50,8 @@ def restore(c, s):
     if s.get("latched"):
         c.latched = OAuthError(*s["latched"], retryable=False)
     c._refresh = s.get("refresh_token")
+    if s.get("auth") in c._tries:  # only a method this configuration may use
+        c._method = s["auth"]
     if now is None:
         return  # an unset wall clock cannot tell how old the saved token and backoff are
     if s.get("next") and s["next"] > now:

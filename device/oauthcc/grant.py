@@ -30,8 +30,11 @@ class Token:
 
 
 def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, params=None,
-          auth="basic", basic_encode=True):
-    """(body, headers) of a token request. auth: "basic" (client_secret_basic) or "post"."""
+          auth="basic"):
+    """(body, headers) of a token request. auth: "basic" (client_secret_basic, RFC 6749 2.3.1
+    encoding), "raw" (the same, not encoded), "post" (client_secret_post); anything else
+    ("tls", RFC 8705: the TLS handshake authenticates; "jwt", see assertion.build) names the
+    client in the body and sends no secret."""
     pairs = [("grant_type", grant_type)]
     if refresh_token is not None:
         pairs.append(("refresh_token", refresh_token))
@@ -40,13 +43,12 @@ def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, 
     if params:
         pairs.extend(params.items() if isinstance(params, dict) else params)
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-    if auth == "basic":
-        headers["Authorization"] = basic_auth(client_id, client_secret, basic_encode)
-    elif auth == "post":
-        pairs.append(("client_id", client_id))
-        pairs.append(("client_secret", client_secret))
+    if auth == "basic" or auth == "raw":
+        headers["Authorization"] = basic_auth(client_id, client_secret, auth == "basic")
     else:
-        raise ValueError("auth must be 'basic' or 'post'")
+        pairs.append(("client_id", client_id))
+        if auth == "post":
+            pairs.append(("client_secret", client_secret))
     return form_encode(pairs), headers
 
 

@@ -1,13 +1,18 @@
 # Defaults of the servers we know, so a user need not look up paths and quirks.
 from .client import TokenClient
 
-# name: (base URL or None, token path, scope separator, client authentication)
+# Basic, in the two encodings auth="auto" tries (where the server's documentation says Basic
+# but not whether it decodes), and the form body only (where it says the body)
+_BASIC = ("basic", "raw")
+_POST = ("post",)
+
+# name: (base URL or None, token path, scope separator, client authentication: the auth=)
 PROFILES = {
-    "zaikio": ("https://hub.zaikio.com", "/oauth/access_token", ",", "basic"),
-    "heidelberg": ("https://directory.heidelberg.cloud", "/oauth/access_token", ",", "basic"),
-    "wicked": (None, "/auth/{auth_method_id}/api/{api_id}/token", " ", "post"),
-    "generic": (None, "/oauth/token", " ", "basic"),
-    "custom": (None, None, " ", "basic"),
+    "zaikio": ("https://hub.zaikio.com", "/oauth/access_token", ",", _BASIC),
+    "heidelberg": ("https://directory.heidelberg.cloud", "/oauth/access_token", ",", _BASIC),
+    "wicked": (None, "/auth/{auth_method_id}/api/{api_id}/token", " ", _POST),
+    "generic": (None, "/oauth/token", " ", "auto"),
+    "custom": (None, None, " ", "auto"),
 }
 
 
@@ -16,7 +21,8 @@ def from_profile(profile, client_id, client_secret, scope=None, base_url=None, *
                  **kw):
     """A TokenClient with a server profile's defaults; every keyword overrides them.
 
-    zaikio/heidelberg: base_url defaults to the production hub/directory, scopes join with ",".
+    zaikio/heidelberg: base_url defaults to the production hub/directory, scopes join with ",",
+    HTTP Basic in either encoding (auth=("basic", "raw"): see TokenClient's auth="auto").
     wicked: needs auth_method_id and api_id; id and secret go in the form body.
     generic: audience becomes the "audience" form parameter.
     custom: token_path (or a full token URL as base_url) is required.

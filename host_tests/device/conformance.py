@@ -7,6 +7,7 @@ import os
 
 import oauthcc
 from oauthcc.transport import Transport
+from support import raises
 
 
 def server(name):
@@ -47,13 +48,83 @@ def outcome(c):
 
 
 def secret_styles(info, prefix, scope="read", tls=False):
-    """How the server takes one secret in each style, with default options otherwise: HTTP
-    Basic RFC 6749 2.3.1-encoded (our default), Basic raw, client_secret_post. prefix names
-    the pair of clients that hold it, e.g. "conf-special" (-basic and -post)."""
+    """How the server takes one secret in each style: HTTP Basic RFC 6749 2.3.1-encoded, Basic
+    raw, client_secret_post, each pinned, and "auto", the client's default (the first of the
+    three that works). prefix names the pair of clients that hold it, e.g. "conf-special"
+    (-basic and -post; auto uses -basic)."""
     basic, post = prefix + "-basic", prefix + "-post"
-    return {"rfc": outcome(client(info, basic, scope, tls)),
+    return {"rfc": outcome(client(info, basic, scope, tls, auth="basic", basic_encode=True)),
             "raw": outcome(client(info, basic, scope, tls, basic_encode=False)),
-            "post": outcome(client(info, post, scope, tls, auth="post"))}
+            "post": outcome(client(info, post, scope, tls, auth="post")),
+            "auto": outcome(client(info, basic, scope, tls))}
+
+
+SPECIAL = "conf-special-basic"  # its secret has every character the Basic encodings differ on
+
+
+def check_auto_finds_it_then_one_request(info, client_id=SPECIAL, tls=False):
+    """A client with no auth options gets a token (at most three requests), and after
+    invalidate() the next fetch is one request. Returns (the statuses of the first fetch, the
+    method found: "basic" RFC-encoded, "raw" Basic, "post")."""
+    said = []
+    rec = Recorder(ca=pki("ca.pem") if tls else None)
+    c = client(info, client_id, "read", tls, transport=rec, log=said.append)
+    assert c.token().scope == "read"
+    first = [status for _, _, status in rec.seen]
+    assert 1 <= len(first) <= 3 and first[-1] == 200, first
+    c.invalidate()
+    c.token()
+    url = info["tls_token_url" if tls else "token_url"]
+    assert rec.seen[len(first):] == [("POST", url, 200)], rec.seen
+    found = [m for m in said if m.startswith("client auth: ")]
+    assert len(found) == (len(first) > 1), said  # the log says what a search found
+    return first, c._method or c._tries[0]
+
+
+def check_wrong_special_secret_costs_three(info):
+    """A wrong secret with special characters: three requests (every method tried), then the
+    usual handling of the refusal, without traffic; the error says what was tried, never the
+    secret. Returns (error, status)."""
+    wrong = secret(info, SPECIAL) + "-wrong"
+    rec = Recorder()
+    c = client(info, SPECIAL, "read", client_secret=wrong, transport=rec)
+    e = raises(oauthcc.OAuthError, c.token)
+    assert len(rec.seen) == 3 and not e.retryable, (rec.seen, e)
+    assert "tried" in e.description and "client_secret_post" in e.description, e
+    text = str(e) + repr(e)
+    assert wrong not in text and "wrong" not in text and "%3A" not in text, text
+    assert c.next_attempt_in_ms() != 0 and len(rec.seen) == 3
+    raises(oauthcc.OAuthError, c.token)
+    assert len(rec.seen) == 3  # no fast retry: the latch or the backoff holds it
+    return e.error, e.status
+
+
+def check_client_secret_jwt(info, tls=False):
+    """auth="jwt" (RFC 7523) for a plain and a special-character secret: a token, and after
+    invalidate() another one with a new assertion (servers take each jti once)."""
+    for cid in ("conf-jwt", "conf-special-jwt"):
+        rec = Recorder(ca=pki("ca.pem") if tls else None)
+        c = client(info, cid, "read", tls, auth="jwt", transport=rec)
+        assert c.token().scope == "read"
+        c.invalidate()
+        assert c.token().scope == "read"
+        url = info["tls_token_url" if tls else "token_url"]
+        assert rec.seen == [("POST", url, 200)] * 2, (cid, rec.seen)
+
+
+def check_mutual_tls(info, client_id="conf-mtls", cert="client"):
+    """auth="tls" (RFC 8705) over the HTTPS listener with the test PKI's certificate (PEM
+    files, DER bytes): a token each time, one request; without the certificate, none."""
+    der = []
+    for name in (cert + ".der", cert + ".key.der"):
+        with open(pki(name), "rb") as f:
+            der.append(f.read())
+    for pair in ((pki(cert + ".pem"), pki(cert + ".key")), der):
+        c = client(info, client_id, "read", tls=True, auth="tls", client_cert=pair[0],
+                   client_key=pair[1])
+        assert c.token().scope == "read"
+    c = client(info, client_id, "read", tls=True, auth="tls")
+    raises((oauthcc.OAuthError, OSError), c.token)
 
 
 def api_call(info, access_token):
@@ -65,8 +136,8 @@ def api_call(info, access_token):
 class Recorder(Transport):
     """The real transport, remembering (method, url, status) of every request it made."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, **kw):
+        super().__init__(**kw)
         self.seen = []
 
     def request(self, method, url, body=None, headers=None):
@@ -99,7 +170,7 @@ def wrong_secret(info):
 def plain_secret_token(info, scope="read write"):
     """A plain secret works in every style; returns conf-basic's token, checked for what
     every server here agrees on: Bearer, one hour, no refresh token for client credentials."""
-    assert secret_styles(info, "conf") == {"rfc": "ok", "raw": "ok", "post": "ok"}
+    assert secret_styles(info, "conf") == {"rfc": "ok", "raw": "ok", "post": "ok", "auto": "ok"}
     t = client(info, "conf-basic", scope).token()
     # 3599 too: @node-oauth/oauth2-server answers floor(expiresAt - now), which a millisecond
     # past the issue rounds down

@@ -127,12 +127,17 @@ def test_special_characters_survive_both_basic_encodings():
         assert token_requests()[0]["basic"] == [cid if mode == "rfc" else "dev+é", secret]
 
 
-def test_mismatched_basic_encoding_is_refused_not_retried():
+def test_mismatched_basic_encoding_pinned_is_refused_not_retried():
     reset(profile="zaikio", basic_decoding="raw", clients=[
         {"client_id": CLIENT_ID, "client_secret": "a b+c", "granted_scopes": [MACHINES]}])
-    e = raises(OAuthError, zaikio(client_secret="a b+c").token)  # RFC encoding by default
+    e = raises(OAuthError, zaikio(client_secret="a b+c", basic_encode=True).token)
     assert e.error == "invalid_client"
     assert token_requests()[0]["basic"] == [CLIENT_ID, "a%20b%2Bc"]
+    assert len(token_requests()) == 1
+    # the profile's default tries the raw form next (test_clientauth.py has the rest)
+    assert zaikio(client_secret="a b+c").token().access_token
+    assert [r["basic"] for r in token_requests()[1:]] == [[CLIENT_ID, "a%20b%2Bc"],
+                                                          [CLIENT_ID, "a b+c"]]
 
 
 def test_person_token_roles_from_jwt_and_from_opaque_response():
@@ -345,3 +350,20 @@ def test_constructor_rejects_bad_configuration_clearly():
     raises(ValueError, oauthcc.from_profile, "generic", "id", "s")
     c = TokenClient(url("/t"), "id", "TOPSECRET")
     assert "TOPSECRET" not in repr(c)
+
+
+def test_an_answer_without_scope_grants_the_scope_asked_for():
+    # RFC 6749 5.1: the scope may be omitted when it is the one asked for (LemonLDAP::NG does)
+    reset(profile="generic", clients=[{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}])
+    said = []
+    c = TokenClient(url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, ["read", "write"],
+                    clock=FakeClock(), log=said.append)
+    faults({"kind": "patch", "fields": {"scope": None}})
+    t = c.token()
+    assert t.scope == "read write" and "scope" not in t.extra
+    assert not [s for s in said if "scope" in s], said  # nothing differs: nothing said
+    faults({"kind": "patch", "fields": {"scope": "read"}})
+    c.invalidate()
+    assert c.token().scope == "read" and [s for s in said if "differs" in s]
+    c = TokenClient(url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, clock=FakeClock())
+    assert c.token().scope is None  # none asked, none said

@@ -33,7 +33,7 @@ def test_state_is_a_json_dict_of_the_documented_fields():
     assert sorted(s) == ["failures", "key"]  # nothing yet but which configuration
     c.token()
     s = c.state()
-    assert sorted(s) == ["failures", "key", "refresh_token", "token"]
+    assert sorted(s) == ["failures", "key", "refresh_token", "token"]  # "auth": if searched
     assert s["failures"] == 0 and s["refresh_token"] == "r1"
     assert s["token"]["access_token"] == "t1" and s["token"]["exp"] == clock.unix_time() + 600
     assert json.loads(json.dumps(s)) == s

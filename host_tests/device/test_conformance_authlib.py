@@ -18,11 +18,13 @@ def test_plain_secret_every_style_opaque_token_no_refresh():
 def test_special_secret_every_style():
     # Basic is form-urldecoded (RFC 6749 2.3.1); raw works too, because its unquote leaves
     # this secret as it is ("%w&" is no escape): a secret with a valid %XX would not
-    assert cf.secret_styles(info(), "conf-special") == {"rfc": "ok", "raw": "ok", "post": "ok"}
+    assert cf.secret_styles(info(), "conf-special") == {"rfc": "ok", "raw": "ok", "post": "ok",
+                                                        "auto": "ok"}
 
 
 def test_non_ascii_secret_every_style():
-    assert cf.secret_styles(info(), "conf-utf8") == {"rfc": "ok", "raw": "ok", "post": "ok"}
+    assert cf.secret_styles(info(), "conf-utf8") == {"rfc": "ok", "raw": "ok", "post": "ok",
+                                                     "auto": "ok"}
 
 
 def test_bad_secret_is_invalid_client_401():
@@ -59,4 +61,18 @@ def test_expiry_makes_a_new_grant_without_refresh_token():
 def test_https_with_the_test_ca():
     s = info()
     assert cf.secret_styles(s, "conf-special", tls=True) == {"rfc": "ok", "raw": "ok",
-                                                             "post": "ok"}
+                                                             "post": "ok", "auto": "ok"}
+
+
+def test_default_options_special_secret_basic_at_once_then_one_request():
+    assert cf.check_auto_finds_it_then_one_request(info()) == ([200], "basic")
+    assert cf.check_auto_finds_it_then_one_request(info(), tls=True) == ([200], "basic")
+
+
+def test_wrong_special_secret_costs_three_requests():
+    assert cf.check_wrong_special_secret_costs_three(info()) == ("invalid_client", 401)
+
+
+def test_client_secret_jwt():
+    cf.check_client_secret_jwt(info())
+    cf.check_client_secret_jwt(info(), tls=True)

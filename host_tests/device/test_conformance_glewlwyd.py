@@ -28,13 +28,13 @@ def test_special_secret_only_raw_basic_or_post():
     # Basic credentials are not form-urldecoded: the RFC encoding is refused, bare 403
     s = info()
     assert cf.secret_styles(s, "conf-special") == {"rfc": ("http_403", 403), "raw": "ok",
-                                                   "post": "ok"}
+                                                   "post": "ok", "auto": "ok"}
 
 
 def test_non_ascii_secret_only_raw_basic_or_post():
     s = info()
     assert cf.secret_styles(s, "conf-utf8") == {"rfc": ("http_403", 403), "raw": "ok",
-                                                "post": "ok"}
+                                                "post": "ok", "auto": "ok"}
 
 
 def test_bad_secret_is_a_bare_403():
@@ -90,3 +90,22 @@ def test_https_with_the_test_ca():
     s = info()
     assert cf.client(s, "conf-basic", "read", tls=True).token().scope == "read"
     assert cf.secret_styles(s, "conf-special", tls=True)["raw"] == "ok"
+
+
+def test_default_options_special_secret_raw_basic_after_a_bare_403_then_one_request():
+    assert cf.check_auto_finds_it_then_one_request(info()) == ([403, 200], "raw")
+    assert cf.check_auto_finds_it_then_one_request(info(), tls=True) == ([403, 200], "raw")
+
+
+def test_wrong_special_secret_costs_three_requests():
+    assert cf.check_wrong_special_secret_costs_three(info()) == ("http_403", 403)
+
+
+def test_client_secret_jwt_aud_is_the_token_url_of_the_listener():
+    cf.check_client_secret_jwt(info())
+    cf.check_client_secret_jwt(info(), tls=True)
+
+
+def test_tls_client_auth_and_self_signed():
+    cf.check_mutual_tls(info())
+    cf.check_mutual_tls(info(), "conf-selfsigned", "selfsigned")

@@ -14,19 +14,21 @@ def info():
 
 
 def test_plain_secret_every_style_opaque_token_no_refresh():
-    assert cf.plain_secret_token(info(), "read").scope is None  # all asked was granted
+    # all asked was granted: the answer has no scope, so Token.scope is the one asked for
+    assert cf.plain_secret_token(info(), "read").scope == "read"
 
 
 def test_special_secret_only_in_the_body():
     assert cf.secret_styles(info(), "conf-special") == {"rfc": ("invalid_client", 401),
                                                         "raw": ("invalid_client", 401),
-                                                        "post": "ok"}
+                                                        "post": "ok", "auto": "ok"}
 
 
 def test_non_ascii_secret_refused_in_every_style():
     assert cf.secret_styles(info(), "conf-utf8") == {"rfc": ("invalid_client", 401),
                                                      "raw": ("invalid_client", 401),
-                                                     "post": ("invalid_client", 400)}
+                                                     "post": ("invalid_client", 400),
+                                                     "auto": ("invalid_client", 401)}
 
 
 def test_bad_secret_is_invalid_client_401_for_basic_400_for_post():
@@ -35,9 +37,10 @@ def test_bad_secret_is_invalid_client_401_for_basic_400_for_post():
 
 
 def test_scope_omitted_when_all_asked_was_granted():
-    # RFC 6749 5.1 allows it: the granted scope is then the one asked
+    # RFC 6749 5.1 allows it: the granted scope is then the one asked, and Token.scope says so
     s = info()
-    assert cf.client(s, "conf-basic", "read write").token().scope is None
+    t = cf.client(s, "conf-basic", "read write").token()
+    assert t.scope == "read write" and "scope" not in t.extra
     assert cf.client(s, "conf-basic", "read bogus").token().scope == "read"  # narrowed: said
 
 
@@ -62,4 +65,15 @@ def test_expiry_makes_a_new_grant_without_refresh_token():
 
 def test_https_with_the_test_ca():
     s = info()
-    assert cf.secret_styles(s, "conf-special", tls=True)["post"] == "ok"
+    styles = cf.secret_styles(s, "conf-special", tls=True)
+    assert styles["post"] == "ok" and styles["auto"] == "ok"
+
+
+def test_default_options_special_secret_in_the_body_after_both_basic_then_one_request():
+    assert cf.check_auto_finds_it_then_one_request(info()) == ([401, 401, 200], "post")
+    assert cf.check_auto_finds_it_then_one_request(info(), tls=True) == ([401, 401, 200],
+                                                                         "post")
+
+
+def test_wrong_special_secret_costs_three_requests():
+    assert cf.check_wrong_special_secret_costs_three(info()) == ("invalid_client", 401)

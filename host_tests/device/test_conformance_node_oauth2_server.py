@@ -17,15 +17,18 @@ def test_plain_secret_every_style_opaque_token_no_refresh():
 
 def test_special_secret_only_raw_basic_or_post():
     assert cf.secret_styles(info(), "conf-special") == {"rfc": ("invalid_client", 401),
-                                                        "raw": "ok", "post": "ok"}
+                                                        "raw": "ok", "post": "ok",
+                                                        "auto": "ok"}
 
 
 def test_non_ascii_secret_is_refused_in_every_style():
     # only printable ASCII may be a secret (RFC 6749 appendix A, VSCHAR), checked before the
     # model sees it; the RFC-encoded one is ASCII, and simply does not match
+    # auto: all three tried, the first refusal is the answer
     assert cf.secret_styles(info(), "conf-utf8") == {"rfc": ("invalid_client", 401),
                                                      "raw": ("invalid_request", 400),
-                                                     "post": ("invalid_request", 400)}
+                                                     "post": ("invalid_request", 400),
+                                                     "auto": ("invalid_client", 401)}
 
 
 def test_bad_secret_is_invalid_client_401_for_basic_400_for_post():
@@ -47,3 +50,11 @@ def test_revoked_token_gets_one_renewal_and_one_retry():
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
     cf.check_expiry_makes_a_new_grant(info())
+
+
+def test_default_options_special_secret_raw_basic_then_one_request():
+    assert cf.check_auto_finds_it_then_one_request(info()) == ([401, 200], "raw")
+
+
+def test_wrong_special_secret_costs_three_requests():
+    assert cf.check_wrong_special_secret_costs_three(info()) == ("invalid_client", 401)

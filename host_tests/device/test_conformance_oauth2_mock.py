@@ -4,8 +4,10 @@
 from conformance import (
     Recorder,
     check_401_after_one_renewal,
+    check_auto_finds_it_then_one_request,
     check_expiry_makes_a_new_grant,
     check_jwt_for_the_api,
+    check_wrong_special_secret_costs_three,
     client,
     server,
 )
@@ -43,9 +45,10 @@ def test_client_secret_post():
 
 def test_special_secret_basic_needs_raw_encoding():
     # quirk: Basic credentials are not form-urldecoded (the `basic-auth` package), so an
-    # RFC-encoded special secret does not match: basic_encode=False, or auth="post"
+    # RFC-encoded special secret does not match: basic_encode=False, or auth="post" (the
+    # default, auth="auto", finds it: test_default_options_...)
     s = info()
-    e = raises(OAuthError, client(s, "conf-special-basic", "read").token)
+    e = raises(OAuthError, client(s, "conf-special-basic", "read", basic_encode=True).token)
     assert e.error == "invalid_client" and e.status == 401
     t = client(s, "conf-special-basic", "read", basic_encode=False).token()
     assert t.scope == "read"
@@ -97,3 +100,11 @@ def test_api_refuses_a_token_without_audience_after_one_renewal():
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
     check_expiry_makes_a_new_grant(info())
+
+
+def test_default_options_special_secret_raw_basic_then_one_request():
+    assert check_auto_finds_it_then_one_request(info()) == ([401, 200], "raw")
+
+
+def test_wrong_special_secret_costs_three_requests():
+    assert check_wrong_special_secret_costs_three(info()) == ("invalid_client", 401)

@@ -26,7 +26,20 @@ def test_build_post_and_refresh():
     assert body == (
         "grant_type=refresh_token&refresh_token=rt%2B1&client_id=id&client_secret=s%26%3D")
     assert "Authorization" not in h
-    raises(ValueError, build, "id", "s", "client_credentials", auth="digest")
+
+
+def test_build_raw_basic_and_the_methods_without_a_secret_in_the_request():
+    from oauthcc._port import a2b_base64
+
+    _, h = build("i d", "s:+", "client_credentials", auth="raw")
+    assert a2b_base64(h["Authorization"][6:]) == b"i d:s:+"
+    _, h = build("i d", "s:+", "client_credentials")
+    assert a2b_base64(h["Authorization"][6:]) == b"i%20d:s%3A%2B"
+    body, h = build("id", None, "client_credentials", "read", auth="tls")
+    assert body == "grant_type=client_credentials&scope=read&client_id=id"
+    assert "Authorization" not in h
+    body, h = build("id", "secret", "client_credentials", auth="jwt")  # + assertion.build's
+    assert body == "grant_type=client_credentials&client_id=id" and "Authorization" not in h
 
 
 def test_parse_success_keeps_extra_fields():

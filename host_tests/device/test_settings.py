@@ -55,6 +55,10 @@ def test_defaults_are_filled_in_and_a_checked_config_checks_again():
     assert c["api_url"] is None and c["profile"] == "custom" and c["repl_pin"] == 0
     assert settings.check(c) == c
     assert settings.check({"api_url": None})["api_url"] is None  # null: the default
+    c = settings.check({"auth": ["basic", "raw"], "client_cert": "c.der", "client_key": "k.der"})
+    assert c["auth"] == ["basic", "raw"] and c["client_cert"] == "c.der"
+    assert settings.check({"auth": "jwt"})["auth"] == "jwt"
+    assert message({"client_key": 5}).startswith("'client_key' in config.json must be")
     s = settings.check({"client_id": "a", "client_secret": "b"}, "secrets.json")
     assert s == {"client_id": "a", "client_secret": "b", "wifi_password": ""}
 

@@ -1,0 +1,78 @@
+# Client authentication beyond the default: the check of an auth= that is not "auto", and
+# auth="auto"'s search after a refusal. Loaded only then: a fetch that works at the first try
+# never carries it.
+#
+# Methods: "basic" (client_secret_basic, id and secret form-urlencoded first as RFC 6749
+# 2.3.1 says), "raw" (the same without the encoding, for the many servers that do not decode
+# it), "post" (client_secret_post: both in the form body), "jwt" (client_secret_jwt, RFC 7523:
+# an HS256 assertion, the secret never sent) and "tls" (tls_client_auth and
+# self_signed_tls_client_auth, RFC 8705: the client certificate authenticates).
+from .encoding import quote
+from .errors import OAuthError
+
+_AUTO = ("basic", "raw", "post")
+_SAID = {"basic": "Basic (RFC 6749 2.3.1 encoding)", "raw": "Basic (raw id and secret)",
+         "post": "client_secret_post"}
+
+
+def methods(auth, basic_encode, client_id, secret, cert):
+    """The methods a client tries, in order, from its auth= and basic_encode= (see
+    ClientCore); ValueError when they or the id and secret make no sense. cert: a client
+    certificate (or a transport of its own) may authenticate, so auth="auto" without a secret
+    is "tls"."""
+    if not isinstance(client_id, str) or not client_id:
+        raise ValueError("client_id must be a non-empty string")
+    if auth == "auto":
+        auth = _AUTO if secret or not cert else ("tls",)
+    elif isinstance(auth, str):
+        auth = (auth,)
+    elif isinstance(auth, list):
+        auth = tuple(auth)
+    if not isinstance(auth, tuple) or not (auth in (("jwt",), ("tls",)) or auth and all(
+            m in _AUTO for m in auth)):
+        raise ValueError("auth must be 'auto', 'basic', 'post', 'jwt', 'tls' or a list of "
+                         "'basic', 'raw' and 'post' to try in that order")
+    if basic_encode is not None and "basic" in auth:
+        auth = ("basic" if basic_encode else "raw",)  # pinned: Basic with this encoding
+    if auth != ("tls",) and (not isinstance(secret, str) or not secret):
+        raise ValueError("client_secret must be a non-empty string (none only for auth='tls')")
+    return auth
+
+
+def _refused(e, first):
+    # a refusal that can be the encoding: invalid_client, or a bare 401/403 (Glewlwyd); after
+    # the first try also invalid_request, how a decoding server meets a raw "%" it cannot read
+    return e.error == "invalid_client" or e.error == "http_%d" % (e.status or 0) and (
+        e.status in (401, 403)) or not first and e.error == "invalid_request"
+
+
+def search(c, e, grant_type, rt):
+    """After the first method of client c was refused with e: the next ones, while the refusal
+    can be the encoding and the id or secret has a character the encodings treat differently.
+    Returns the Token of the first that works, which c then keeps using (and says so); raises
+    the first refusal, its description naming what was tried, when every one was refused, or
+    what else came."""
+    if c._method or len(c._tries) < 2 or not _refused(e, True) or (
+            quote(c.client_id) == c.client_id and quote(c._secret) == c._secret):
+        raise e  # found or pinned already, or a refusal no encoding explains
+    from .grant import build, parse
+
+    tried = [c._tries[0]]
+    for m in c._tries[1:]:
+        body, headers = build(c.client_id, c._secret, grant_type, c.scope, rt, c.params, m)
+        r = yield "POST", c.token_url, body, headers
+        try:
+            t = parse(r.status, r.headers, r.body, c._clock.unix_time())
+        except OAuthError as again:
+            if not _refused(again, False):
+                raise  # another answer (a scope refused, a server failing): that is the news
+            tried.append(m)
+            continue
+        c._method = m
+        c._say("client auth: %s found after %s refused" % (_SAID[m], ", ".join(
+            _SAID[x] for x in tried)))
+        return t
+    e.description = "%s; client authentication tried: %s (the id or secret has characters "\
+        "that servers decode differently, such as : + / %% & = space or non-ASCII)" % (
+            e.description or "refused", ", ".join(_SAID[m] for m in tried))
+    raise e

@@ -1,0 +1,232 @@
+# Client authentication with auth="auto" (the default) against the stub, both runtimes: Basic
+# with RFC 6749 2.3.1 encoding first; after a refusal that can be the encoding, and only when
+# the id or secret has a character that the encoding changes, Basic raw, then the form body.
+# The method that works is remembered (with the persisted state too): one request per fetch.
+import asyncio
+
+import oauthcc
+from oauthcc import OAuthError, TokenClient
+from oauthcc.aio import AsyncTokenClient
+from oauthcc.store import MemoryStore
+from support import FakeClock, faults, raises, reset, token_requests, url
+
+NEEDS_STUB = True
+CID = "dev-1"
+SPECIAL = "p:a+s/s%w&o=r d"  # every character Basic encodings disagree on, printable ASCII
+RFC = "p%3Aa%2Bs%2Fs%25w%26o%3Dr%20d"  # SPECIAL as RFC 6749 2.3.1 sends it in Basic
+
+
+def stub(secret=SPECIAL, **config):
+    """The generic profile with one client; basic_decoding="raw": Basic is not url-decoded;
+    auth="post": Basic refused, id and secret wanted in the form body."""
+    reset(profile="generic", clients=[{"client_id": CID, "client_secret": secret}], **config)
+
+
+def client(secret=SPECIAL, cls=TokenClient, **kw):
+    kw.setdefault("clock", FakeClock())
+    kw.setdefault("rand", lambda n: n // 2)
+    return cls(url("/oauth/token"), CID, secret, "read", **kw)
+
+
+def _decoded(h):
+    from oauthcc._port import a2b_base64
+
+    return a2b_base64(h[6:]).decode()
+
+
+def statuses():
+    return [r["status"] for r in token_requests()]
+
+
+def test_plain_secret_one_basic_request_each_time():
+    stub("s3cret")
+    said = []
+    c = client("s3cret", log=said.append)
+    assert c.token().access_token
+    c.invalidate()
+    c.token()
+    assert statuses() == [200, 200]
+    assert [r["basic"] for r in token_requests()] == [[CID, "s3cret"]] * 2
+    assert said == []  # nothing searched, nothing to say
+
+
+def test_special_secret_raw_basic_found_then_one_request():
+    stub(basic_decoding="raw")
+    said = []
+    c = client(log=said.append)
+    assert c.token().access_token
+    assert statuses() == [401, 200]
+    h = [r["headers"]["authorization"] for r in token_requests()]
+    assert RFC in _decoded(h[0]) and _decoded(h[1]) == CID + ":" + SPECIAL
+    c.invalidate()
+    c.token()
+    assert statuses() == [401, 200, 200]  # remembered: one request
+    assert token_requests()[2]["headers"]["authorization"] == h[1]
+    assert said == ["client auth: Basic (raw id and secret) found after Basic (RFC 6749 "
+                    "2.3.1 encoding) refused"], said
+    assert SPECIAL not in " ".join(said) and RFC not in " ".join(said)
+
+
+def test_special_secret_body_found_after_both_basic_encodings():
+    stub(auth="post")
+    c = client()
+    c.token()
+    reqs = token_requests()
+    assert statuses() == [401, 401, 200]
+    assert "authorization" in reqs[0]["headers"] and "authorization" in reqs[1]["headers"]
+    assert "authorization" not in reqs[2]["headers"]
+    assert reqs[2]["form"]["client_id"] == CID and reqs[2]["form"]["client_secret"] == SPECIAL
+    c.invalidate()
+    c.token()
+    assert statuses() == [401, 401, 200, 200]
+    assert token_requests()[3]["form"]["client_secret"] == SPECIAL
+
+
+def test_wrong_special_secret_costs_three_requests_then_the_latch():
+    stub(auth="post")
+    wrong = SPECIAL + "-wrong"
+    c = client(wrong)
+    e = raises(OAuthError, c.token)
+    assert e.error == "invalid_client" and e.status == 401 and not e.retryable
+    assert statuses() == [401, 401, 401]
+    # the hint: which methods were tried, that the encoding may be why; never the secret
+    text = str(e) + repr(e)
+    assert "RFC 6749" in text and "raw" in text and "client_secret_post" in text, text
+    assert "in the body" in text  # the first refusal, the server's own description kept
+    assert wrong not in text and "wrong" not in text and "%3A" not in text
+    assert c.next_attempt_in_ms() is None  # the usual permanent-error handling
+    assert raises(OAuthError, c.token) is e and len(token_requests()) == 3
+
+
+def test_plain_secret_refused_is_not_retried_another_way():
+    # nothing the encodings could change: the refusal is the answer (a server that wants the
+    # body for such a secret is pinned with auth="post")
+    stub("s3cret", auth="post")
+    e = raises(OAuthError, client("s3cret").token)
+    assert e.error == "invalid_client" and statuses() == [401]
+    assert "tried" not in str(e)
+
+
+def test_special_client_id_alone_is_enough_to_look_further():
+    reset(profile="generic", basic_decoding="raw",
+          clients=[{"client_id": "dev 1", "client_secret": "s3cret"}])
+    c = TokenClient(url("/oauth/token"), "dev 1", "s3cret", "read", clock=FakeClock())
+    assert c.token().access_token and statuses() == [401, 200]
+
+
+def test_a_bare_403_can_be_the_encoding():
+    stub(basic_decoding="raw")
+    faults({"kind": "status", "status": 403, "body": "", "path": "/oauth/token"})
+    assert client().token().access_token
+    assert statuses() == [403, 200]
+
+
+def test_a_refusal_of_something_else_ends_the_search():
+    stub(basic_decoding="raw")
+    faults({"kind": "json", "status": 400, "body": {"error": "invalid_scope"}})
+    e = raises(OAuthError, client().token)
+    assert e.error == "invalid_scope" and statuses() == [400]
+    # the raw attempt refused for another reason: that is the answer, no body attempt
+    stub(auth="post")
+    faults({"kind": "status", "status": 401, "body": ""},
+           {"kind": "json", "status": 400, "body": {"error": "invalid_scope"}})
+    e = raises(OAuthError, client().token)
+    assert e.error == "invalid_scope" and statuses() == [401, 400]
+
+
+def test_a_retryable_failure_during_the_search_backs_off_and_starts_again():
+    stub(auth="post")
+    clock = FakeClock()
+    c = client(clock=clock)
+    faults({"kind": "status", "status": 401, "body": ""},
+           {"kind": "status", "status": 503, "body": ""})
+    e = raises(OAuthError, c.token)
+    assert e.error == "http_503" and e.retryable and statuses() == [401, 503]
+    clock.advance(c.next_attempt_in_ms())
+    assert c.token().access_token
+    assert statuses() == [401, 503, 401, 401, 200]
+
+
+def test_the_method_found_survives_deep_sleep_a_new_secret_forgets_it():
+    stub(basic_decoding="raw")
+    store, clock = MemoryStore(), FakeClock()
+    client(store=store, clock=clock).token()
+    assert store.state["auth"] == "raw" and statuses() == [401, 200]
+    clock.advance(3600_000)  # the token expired while the board slept
+    client(store=store, clock=clock).token()
+    assert statuses() == [401, 200, 200]  # after the boot: one request, raw Basic
+    assert token_requests()[2]["basic"] == [CID, SPECIAL]
+    stub(SPECIAL + "2", basic_decoding="raw")  # the secret rotated: found afresh
+    client(SPECIAL + "2", store=store, clock=clock).token()
+    assert statuses() == [401, 200]
+    assert store.state["auth"] == "raw"
+
+
+def test_the_refresh_grant_uses_the_method_found():
+    reset(profile="zaikio", basic_decoding="raw", lifetime=60, clients=[
+        {"client_id": CID, "client_secret": SPECIAL, "granted_scopes": None}])
+    clock = FakeClock()
+    c = oauthcc.from_profile("zaikio", CID, SPECIAL, "Org/x.a.r", url(), clock=clock)
+    c.token()
+    clock.advance(60_000)
+    c.token()
+    reqs = token_requests()
+    assert [(r["form"]["grant_type"], r["status"]) for r in reqs] == [
+        ("client_credentials", 401), ("client_credentials", 200), ("refresh_token", 200)]
+    assert reqs[2]["basic"] == [CID, SPECIAL]
+
+
+def test_profiles_that_pin_basic_try_both_encodings_never_the_body():
+    for profile in ("zaikio", "heidelberg"):
+        reset(profile=profile, auth="post", clients=[
+            {"client_id": CID, "client_secret": SPECIAL, "granted_scopes": None}])
+        c = oauthcc.from_profile(profile, CID, SPECIAL, "Org/x.a.r", url(), clock=FakeClock())
+        e = raises(OAuthError, c.token)
+        assert e.error == "invalid_client" and statuses() == [401, 401], profile
+        assert all("authorization" in r["headers"] for r in token_requests())
+        assert "client_secret_post" not in str(e)
+
+
+def test_wicked_sends_the_body_only():
+    reset(profile="wicked", clients=[{"client_id": CID, "client_secret": SPECIAL}])
+    c = oauthcc.from_profile("wicked", CID, SPECIAL, None, url(), auth_method_id="a",
+                             api_id="b", clock=FakeClock())
+    assert c.token().access_token and statuses() == [200]
+
+
+def test_explicit_options_pin_one_method():
+    stub(basic_decoding="raw")
+    assert raises(OAuthError, client(auth="basic").token).error == "invalid_client"
+    assert raises(OAuthError, client(basic_encode=True).token).error == "invalid_client"
+    assert statuses() == [401, 401]
+    assert client(basic_encode=False).token().access_token
+    assert client(auth="basic", basic_encode=False).token().access_token
+    assert statuses() == [401, 401, 200, 200]
+    stub(auth="post")
+    assert client(auth="post").token().access_token
+    e = raises(OAuthError, client(auth=["basic", "raw"]).token)  # a list: tried in order
+    assert statuses() == [200, 401, 401] and "client_secret_post" not in str(e)
+
+
+def test_the_asyncio_client_finds_the_method_the_same_way():
+    stub(auth="post")
+    c = client(cls=AsyncTokenClient)
+    asyncio.run(c.token())
+    c.invalidate()
+    asyncio.run(c.token())
+    assert statuses() == [401, 401, 200, 200]
+
+
+def test_auth_options_are_checked_when_the_client_is_made():
+    u = url("/oauth/token")
+    for auth in ("digest", "", ("basic", "jwt"), ("tls", "post"), (), 5, ["raw", "nope"]):
+        e = raises(ValueError, TokenClient, u, CID, "s", auth=auth)
+        assert "auth" in str(e), str(e)
+    for secret in (None, "", 5):
+        raises(ValueError, TokenClient, u, CID, secret)
+        raises(ValueError, TokenClient, u, CID, secret, auth="jwt")
+    raises(ValueError, TokenClient, u, "", "s")
+    raises(ValueError, TokenClient, u, None, "s")
+    TokenClient(u, CID, None, auth="tls")  # mutual TLS: no secret at all
+    c = TokenClient(u, CID, "TOPSECRET", auth=["raw", "post"])
+    assert "TOPSECRET" not in repr(c)
