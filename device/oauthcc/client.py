@@ -2,8 +2,14 @@
 # ClientCore holds every decision and no I/O; TokenClient (here) and aio.AsyncTokenClient are
 # the two thin shells that carry its requests over a blocking or an asyncio transport.
 from . import _port, grant
+from ._port import const
 from .errors import OAuthError
 from .http import origin
+
+# After a permanent error (a 4xx such as invalid_scope, or tls_verification_failed) the next
+# attempt waits between half and all of a window of 1 h, doubling with each failure in a row
+# to one day (_port.DAY_MS): no fast retries, and a fleet spreads over hours; never "stop".
+_LATCH_MS = const(3_600_000)
 
 
 def _random(n):
@@ -66,10 +72,12 @@ class ClientCore:
         self._expires_at = 0
         self._failures = 0
         self._next = None  # ticks before which no attempt is made, or None
-        self.latched = None  # the permanent OAuthError that stops all attempts
+        self.latched = None  # the permanent OAuthError of the last attempt, while it waits
         self.last_error = None
         if store is not None:
-            self.restore(store.load())
+            from .clientstate import load
+
+            load(self)  # best effort: a store that fails or holds junk changes nothing
 
     def __repr__(self):  # no secret, no token
         return "<%s %s client_id=%r>" % (type(self).__name__, self.token_url, self.client_id)
@@ -98,14 +106,13 @@ class ClientCore:
         # While renewal fails, a token still within its lifetime keeps being served.
         t = self._valid(now)
         try:
-            if self.latched is not None:
-                raise self.latched
-            if self._next is not None:
-                wait = self._clock.ticks_diff(self._next, now)
-                if wait > 0:
-                    raise OAuthError("backoff", "next attempt in %d ms after: %s"
-                                     % (wait, self.last_error),
-                                     retry_after=(wait + 999) // 1000, retryable=True)
+            wait = self._wait(now)
+            if wait:
+                if self.latched is not None:  # the permanent error again, without traffic
+                    raise self.latched
+                raise OAuthError("backoff", "next attempt in %d ms after: %s"
+                                 % (wait, self.last_error),
+                                 retry_after=(wait + 999) // 1000, retryable=True)
             return (yield from self._obtain())
         except (OAuthError, OSError, MemoryError) as e:
             if t is not None and self._token is t:
@@ -118,19 +125,20 @@ class ClientCore:
         self._token = None
 
     def reset(self):
-        """Clear the permanent-error latch and the backoff, after a configuration change."""
+        """Clear the latch and the backoff at once (a new configuration does so by itself)."""
         self.latched = None
         self._failures = 0
         self._next = None
         self._save()
 
     def next_attempt_in_ms(self):
-        """0 when a network attempt is allowed now, ms to wait otherwise, None when latched."""
-        if self.latched is not None:
-            return None
-        if self._next is None:
-            return 0
-        return max(0, self._clock.ticks_diff(self._next, self._clock.ticks_ms()))
+        """0 when a network attempt is allowed now, else ms to wait: after a permanent error
+        too (its long wait, 30 min to a day; `latched` is then that error). Never None."""
+        return self._wait(self._clock.ticks_ms())
+
+    def _wait(self, now):
+        n = self._next
+        return 0 if n is None else max(0, self._clock.ticks_diff(n, now))
 
     # -- talking to the token endpoint -------------------------------------------------------
 
@@ -181,7 +189,7 @@ class ClientCore:
         self._accept(t, start, t.expires_in * 1000)
         self._failures = 0
         self._next = None
-        self.last_error = None
+        self.latched = self.last_error = None
         self._save()
         return t
 
@@ -196,22 +204,26 @@ class ClientCore:
 
     def _failed(self, e):
         self.last_error = e
+        self._failures += 1
+        n = min(self._failures - 1, 20)
+        ra = getattr(e, "retry_after", None)
+        ra = min(ra * 1000, _port.DAY_MS) if isinstance(ra, int) and ra > 0 else 0
         if isinstance(e, OAuthError) and e.permanent:
+            # the long wait, "equal jitter": never less than half the window, so no fast
+            # retries, and a fleet latched at one moment returns spread over half of it
             self.latched = e
-            self._say("permanent error, no retries until reset(): %s" % e)
+            window = min(_port.DAY_MS, _LATCH_MS << min(n, 5))
+            wait = max(window // 2 + self._rand(window // 2), ra)
+            self._say("permanent error, next attempt in %d s or at a configuration change: %s"
+                      % (wait // 1000, e))
         else:
-            # exponential backoff with full jitter, never before Retry-After
-            self._failures += 1
-            window = min(self.backoff_cap_ms, self.backoff_base_ms << min(self._failures - 1, 20))
-            ra = getattr(e, "retry_after", None)
-            if ra:
-                # a fleet told the same Retry-After must not return in step: spread it over
-                # at least as long again, never earlier
-                ra = min(ra * 1000, _port.DAY_MS)
-                window = max(window, ra)
-            wait = self._rand(window) + (ra or 0)
-            self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _port.DAY_MS))
+            # exponential backoff with full jitter; a fleet told the same Retry-After must not
+            # return in step: spread over at least as long again, never earlier
+            self.latched = None
+            window = max(min(self.backoff_cap_ms, self.backoff_base_ms << n), ra)
+            wait = self._rand(window) + ra
             self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
+        self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _port.DAY_MS))
         self._save()
 
     # -- persistence (optional): a store sees only state() and restore(). Their code is in
@@ -231,7 +243,9 @@ class ClientCore:
 
     def _save(self):
         if self._store is not None:
-            self._store.save(self.state())
+            from .clientstate import save
+
+            save(self)  # best effort: a failed save is logged, the token in RAM stays
 
     # -- the API call ------------------------------------------------------------------------
 
@@ -263,8 +277,10 @@ class TokenClient(ClientCore):
     """An OAuth 2.0 client-credentials client for one token endpoint (blocking).
 
     The library never sleeps: after a failure it refuses further attempts until
-    next_attempt_in_ms() is 0 (raising OAuthError("backoff") without network traffic), and
-    a permanent error (invalid_client, invalid_scope, ...) is raised again until reset().
+    next_attempt_in_ms() is 0 (raising OAuthError("backoff") without network traffic). After
+    a permanent error (a 4xx invalid_client, invalid_scope, ..., or tls_verification_failed)
+    that wait is long (30 min to a day) and the same error is raised again meanwhile; a new
+    configuration or reset() ends it at once.
     """
 
     def token(self):
