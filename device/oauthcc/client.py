@@ -74,6 +74,8 @@ class ClientCore:
         self._next = None  # ticks before which no attempt is made, or None
         self.latched = None  # the permanent OAuthError of the last attempt, while it waits
         self.last_error = None
+        self._seen = self._clock.ticks_ms()  # the last call, on both clocks (see _now)
+        self._seen_wall = self._clock.unix_time()
         if store is not None:
             from .clientstate import load
 
@@ -87,6 +89,26 @@ class ClientCore:
             self._log(msg)
 
     # -- the cache ---------------------------------------------------------------------------
+
+    def _now(self):
+        """ticks_ms(), for every read of the deadlines: first it drops those that have passed,
+        so that no later wrap can bring them back (ticks_diff is right within 2**29 ms, 6.2
+        days). No deadline lies more than a day ahead of the call that set it, so after a
+        pause of more than a day, told by the ticks (a wrap makes it negative) or by the wall
+        clock once set (13 days look like 13 hours to the ticks), all of them have passed."""
+        c = self._clock
+        now = c.ticks_ms()
+        w = c.unix_time()
+        s = self._seen_wall
+        gap = c.ticks_diff(now, self._seen)
+        gap = gap < 0 or gap > _port.DAY_MS or (w and s and w - s > _port.DAY_MS // 1000)
+        if gap or self._token is not None and c.ticks_diff(self._expires_at, now) <= 0:
+            self._token = None
+        if gap or self._next is not None and c.ticks_diff(self._next, now) <= 0:
+            self._next = None
+        self._seen = now
+        self._seen_wall = w
+        return now
 
     def _fresh(self, now):
         """The cached token while it needs no renewal, else None."""
@@ -134,7 +156,7 @@ class ClientCore:
     def next_attempt_in_ms(self):
         """0 when a network attempt is allowed now, else ms to wait: after a permanent error
         too (its long wait, 30 min to a day; `latched` is then that error). Never None."""
-        return self._wait(self._clock.ticks_ms())
+        return self._wait(self._now())
 
     def _wait(self, now):
         n = self._next
@@ -223,7 +245,7 @@ class ClientCore:
             window = max(min(self.backoff_cap_ms, self.backoff_base_ms << n), ra)
             wait = self._rand(window) + ra
             self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
-        self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _port.DAY_MS))
+        self._next = self._clock.ticks_add(self._now(), min(wait, _port.DAY_MS))
         self._save()
 
     # -- persistence (optional): a store sees only state() and restore(). Their code is in
@@ -289,7 +311,7 @@ class TokenClient(ClientCore):
         Raises OAuthError or OSError when none can be had. While renewal fails, a token that
         is still within its lifetime (only the leeway has passed) keeps being served.
         """
-        now = self._clock.ticks_ms()
+        now = self._now()
         return self._fresh(now) or self._drive(self._renewal(now))
 
     def _drive(self, steps):

@@ -33,7 +33,7 @@ def state(c):
     if e is not None:
         s["latched"] = [e.error, e.description, e.status]
     if now is not None:
-        tk = k.ticks_ms()
+        tk = c._now()  # drops what has passed: the deadlines below are within a day
         left = k.ticks_diff(c._next, tk) if c._next is not None else 0
         if left > 0:
             s["next"] = now + (left + 999) // 1000 + 1  # + 1: the second unix_time() drops
@@ -60,14 +60,14 @@ def restore(c, s):
         return  # an unset wall clock cannot tell how old the saved token and wait are
     n = _int(s.get("next"))
     if n is not None and n > now:
-        c._next = k.ticks_add(k.ticks_ms(), min((n - now) * 1000, DAY_MS))
+        c._next = k.ticks_add(c._now(), min((n - now) * 1000, DAY_MS))
     d = s.get("token")
     if isinstance(d, dict):
         exp = _int(d.get("exp"))
         left = exp - now - 1 if exp is not None else 0  # - 1: the second unix_time() drops
         t = _token(d, c._refresh)
         if t is not None and left > 0:
-            c._accept(t, k.ticks_ms(), min(left, DAY_MS // 1000) * 1000)
+            c._accept(t, c._now(), min(left, DAY_MS // 1000) * 1000)
 
 
 def load(c):
