@@ -2,20 +2,8 @@
 # ClientCore holds every decision and no I/O; TokenClient (here) and aio.AsyncTokenClient are
 # the two thin shells that carry its requests over a blocking or an asyncio transport.
 from . import _port, grant
-from ._port import const
 from .errors import OAuthError
 from .http import origin
-
-# After a permanent error (a 4xx such as invalid_scope, or tls_verification_failed) the next
-# attempt waits between half and all of a window of 1 h, doubling with each failure in a row
-# to one day (_port.DAY_MS): no fast retries, and a fleet spreads over hours; never "stop".
-_LATCH_MS = const(3_600_000)
-
-
-def _random(n):
-    import random
-
-    return random.getrandbits(30) % (n + 1)
 
 
 class ClientCore:
@@ -65,7 +53,7 @@ class ClientCore:
         self._transport = transport
         self._store = store
         self._log = log
-        self._rand = rand or _random
+        self._rand = rand  # None: backoff's default
         self._token = None
         self._refresh = None
         self._renew_at = 0
@@ -225,28 +213,11 @@ class ClientCore:
         self._renew_at = self._clock.ticks_add(start, lifetime_ms - leeway)
 
     def _failed(self, e):
-        self.last_error = e
-        self._failures += 1
-        n = min(self._failures - 1, 20)
-        ra = getattr(e, "retry_after", None)
-        ra = min(ra * 1000, _port.DAY_MS) if isinstance(ra, int) and ra > 0 else 0
-        if isinstance(e, OAuthError) and e.permanent:
-            # the long wait, "equal jitter": never less than half the window, so no fast
-            # retries, and a fleet latched at one moment returns spread over half of it
-            self.latched = e
-            window = min(_port.DAY_MS, _LATCH_MS << min(n, 5))
-            wait = max(window // 2 + self._rand(window // 2), ra)
-            self._say("permanent error, next attempt in %d s or at a configuration change: %s"
-                      % (wait // 1000, e))
-        else:
-            # exponential backoff with full jitter; a fleet told the same Retry-After must not
-            # return in step: spread over at least as long again, never earlier
-            self.latched = None
-            window = max(min(self.backoff_cap_ms, self.backoff_base_ms << n), ra)
-            wait = self._rand(window) + ra
-            self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
-        self._next = self._clock.ticks_add(self._now(), min(wait, _port.DAY_MS))
-        self._save()
+        # the backoff, or a permanent error's long wait: in backoff.py, loaded at the first
+        # failure, so that a plain fetch never carries it
+        from .backoff import failed
+
+        failed(self, e)
 
     # -- persistence (optional): a store sees only state() and restore(). Their code is in
     # clientstate.py, loaded only by a client that has a store: a fetch never carries it.
