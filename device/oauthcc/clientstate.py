@@ -1,14 +1,14 @@
 # ClientCore's persistence half: its state as a JSON-able dict and back, behind
 # ClientCore.state() and restore(), and the best-effort load and save of a client with a
-# store. Kept apart so that a client without a store never loads it; the one module besides
-# client.py that reads and writes ClientCore's fields.
+# store. Kept apart so that a client without a store never loads it; with backoff.py, the
+# only module besides client.py that reads and writes ClientCore's fields.
 from ._port import DAY_MS, b64encode, const
 from .errors import OAuthError
 from .grant import Token
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)
-_MAX_NESTING = const(8)  # of a token's extra fields: deeper cannot have come from a server
+_MAX_NESTING = const(8)  # a token whose extra fields nest deeper is not restored
 
 # The fields. A state of another format version ("v") or another configuration ("key") is
 # ignored whole; a field of the wrong type or range is dropped alone. Either way the next save

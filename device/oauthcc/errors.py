@@ -1,7 +1,7 @@
 # The one exception type for protocol failures. Network failures stay OSError.
 
 # Codes of a 4xx answer that cannot succeed until the configuration (or the grant on the
-# server) changes: the client waits long before it asks again (client.py, _failed). The same
+# server) changes: the client waits long before it asks again (backoff.py). The same
 # code in a 5xx, 408 or 429 answer is retryable like any other: only a 4xx can be permanent.
 PERMANENT = (
     "invalid_client",
