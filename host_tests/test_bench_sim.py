@@ -1,6 +1,18 @@
 """The figures of bench's simulations (tools/bench_sim.py, CPython), asserted: one token per
-lifetime awake and across deep sleep, a fleet's retries spread over the Retry-After window."""
-from bench_sim import CALL_EVERY_S, DAY_S, FLEET, RETRY_AFTER_S, SimClock, fleet, tokens_per_day
+lifetime awake and across deep sleep, a fleet's retries spread over the Retry-After window, a
+fleet latched on ungranted_scope back within the longest wait of the grant, unvisited."""
+from bench_sim import (
+    CALL_EVERY_S,
+    DAY_S,
+    FLEET,
+    GRANT_FIXED_S,
+    LONGEST_WAIT_S,
+    RETRY_AFTER_S,
+    SimClock,
+    fleet,
+    fleet_latched,
+    tokens_per_day,
+)
 
 CALLS = DAY_S // CALL_EVERY_S  # 288: an API call every 5 minutes
 
@@ -43,3 +55,25 @@ def test_sim_clock_ticks_wrap_like_the_board():
     c.advance(1000)
     assert c.ticks_ms() == 500 and c.ticks_diff(c.ticks_ms(), t0) == 1000
     assert c.elapsed == 1000 and c.unix_time() == 1767225601
+
+
+def test_a_fleet_latched_on_ungranted_scope_recovers_unvisited_within_the_longest_wait():
+    # finding 4: every latch was forever, so a scope granted late in the hub needed a visit
+    # to each device; now each asks again after its long wait, jittered
+    assert LONGEST_WAIT_S == 86400
+    for fixed in GRANT_FIXED_S:  # the grant made after 1 h, 10 h, 3 days
+        f = fleet_latched(fixed)
+        assert f["unfinished"] == 0 and f["early_refusals"] == 0, f
+        assert 0 < f["all_hold_a_token_s"] <= LONGEST_WAIT_S, f
+        assert f["shortest_gap_s"] >= 1800, f  # never a fast retry: half the first window
+        # at most one attempt per half window: 1 h, 2 h, ... then a day's cap (12 to 24 h)
+        assert f["attempts_per_device_day"] <= (24.0 if fixed < 86400 else 2.5), f
+
+
+def test_the_latched_fleet_comes_back_spread_not_in_step():
+    f = fleet_latched(36000)
+    # the densest wave, the first retries: all 1,000 within the second half hour
+    assert 1700 <= f["wave_span_s"] <= 1800, f
+    assert f["wave_peak_per_s"] <= 8, f  # in step it would be 1,000 in one second
+    assert f["wave_peak_ratio_2pct"] <= 2.0, f  # flat: bench's target
+    assert fleet_latched(36000, n=200, seed=7) == fleet_latched(36000, n=200, seed=7)

@@ -3,6 +3,8 @@ injected clock and transport, so a day or a fleet takes a fraction of a second.
 
 tokens_per_day(): token-endpoint requests in 24 simulated hours, awake or across deep sleep.
 fleet(): a thousand devices told the same Retry-After, and how their retries arrive.
+fleet_latched(): a thousand devices latched on ungranted_scope until the grant is made in the
+hub: how long until all of them hold a token, and how their requests arrive.
 """
 import heapq
 import json
@@ -21,6 +23,10 @@ DAY_S = 86400
 CALL_EVERY_S = 300
 FLEET = 1000
 RETRY_AFTER_S = 60
+LONGEST_WAIT_S = 86400  # a permanent error's longest wait (oauthcc/backoff.py)
+GRANT_FIXED_S = (3600, 36000, 3 * 86400)  # when the hub grants the scope, after the latch
+UNGRANTED = (400, {"content-type": "application/json"},
+             b'{"error": "ungranted_scope", "error_description": "not granted"}')
 URL = "https://as.example/oauth/token"
 API = "https://as.example/api/v1/resource"
 CLIENT_ID, CLIENT_SECRET, SCOPE = "device-1", "s3cret", "read"
@@ -53,13 +59,15 @@ class SimClock:
 
 
 class SimServer:
-    """A transport: token requests answered 503 + Retry-After until up_at, then a token."""
+    """A transport: token requests answered 503 + Retry-After (or `refusal`, a (status,
+    headers, body)) until up_at, then a token."""
 
-    def __init__(self, clock, lifetime=3600, up_at=0, retry_after=RETRY_AFTER_S):
+    def __init__(self, clock, lifetime=3600, up_at=0, retry_after=RETRY_AFTER_S, refusal=None):
         self.clock = clock
         self.lifetime = lifetime
         self.up_at = up_at
         self.retry_after = retry_after
+        self.refusal = refusal
         self.token_times = []
         self.api_calls = 0
 
@@ -71,6 +79,8 @@ class SimServer:
             return Response(200, {}, b"{}")
         self.token_times.append(self.clock.elapsed)
         if self.clock.elapsed < self.up_at:
+            if self.refusal:
+                return Response(*self.refusal)
             return Response(503, {"retry-after": str(self.retry_after)}, b"")
         body = {"access_token": "t%d" % len(self.token_times), "token_type": "bearer",
                 "expires_in": self.lifetime}
@@ -138,3 +148,62 @@ def fleet(outage_s, n=FLEET, seed=1):
             "window_s": round(window_s, 1), "peak_per_s": peak, "mean_per_s": round(mean, 1),
             "peak_ratio": round(peak / mean, 2), "early_refusals": refused,
             "unfinished": len(due)}
+
+
+def fleet_latched(fixed_after_s, n=FLEET, seed=1):
+    """n devices asked at the same moment (all booted together: the worst case) and were
+    refused ungranted_scope, a permanent error; the grant is made in the hub fixed_after_s
+    later, and nobody visits a device. Each asks again when its own next_attempt_in_ms()
+    says (TokenClient's latch wait with its default jitter, seeded). Returns when all hold a
+    token, the attempts while latched, and how the densest wave arrives (the first retries,
+    all in the first window's second half hour): its busiest second, against its mean, and
+    in bins of 2% of the wave (a mean of 20)."""
+    from oauthcc import OAuthError, TokenClient
+
+    random.seed(seed)
+    clock = SimClock()
+    fix = fixed_after_s * 1000
+    server = SimServer(clock, up_at=fix, refusal=UNGRANTED)
+    devices = [TokenClient(URL, "device-%d" % i, CLIENT_SECRET, SCOPE, transport=server,
+                           clock=clock) for i in range(n)]
+    due, gaps = [], []
+    for i, d in enumerate(devices):
+        try:
+            d.token()
+        except OAuthError as e:
+            if not (e.permanent and d.latched is e):
+                raise
+            gaps.append(d.next_attempt_in_ms())
+            due.append((clock.elapsed + gaps[-1], i))
+    heapq.heapify(due)
+    got, refused = {}, 0
+    for _ in range(100 * n):  # bounded: every device gets a token long before this
+        if not due:
+            break
+        t, i = heapq.heappop(due)
+        clock.advance(t - clock.elapsed)
+        try:
+            devices[i].token()
+            got[i] = clock.elapsed
+        except OAuthError as e:
+            refused += e.error != "ungranted_scope"  # "backoff": the wait named was wrong
+            gaps.append(devices[i].next_attempt_in_ms())
+            heapq.heappush(due, (clock.elapsed + gaps[-1], i))
+    asks = server.token_times[n:]  # the attempts after the first refusal
+    before = [t for t in asks if t < fix]
+    wave = sorted(asks)[:n] if len(asks) >= n else asks  # the first retry of each device
+    span = max(1000, wave[-1] - wave[0])
+    per_s = max(Counter(t // 1000 for t in wave).values())
+    width = span // 50 + 1
+    per_bin = max(Counter((t - wave[0]) // width for t in wave).values())
+    last = max(got.values()) if len(got) == n else None
+    return {"devices": n, "grant_fixed_s": fixed_after_s, "longest_wait_s": LONGEST_WAIT_S,
+            "all_hold_a_token_s": None if last is None else round((last - fix) / 1000),
+            "attempts_while_latched": len(before),
+            "attempts_per_device_day": round(len(before) / n * 86400 / fixed_after_s, 2),
+            "shortest_gap_s": round(min(gaps) / 1000) if gaps else None,
+            "wave_span_s": round(span / 1000), "wave_peak_per_s": per_s,
+            "wave_mean_per_s": round(n * 1000 / span, 2),
+            "wave_peak_ratio_1s": round(per_s * span / (n * 1000), 1),
+            "wave_peak_ratio_2pct": round(per_bin * 50 / n, 2),
+            "early_refusals": refused, "unfinished": n - len(got)}

@@ -23,14 +23,14 @@ class AsyncTokenClient(ClientCore):
 
     async def token(self):
         """A valid Token: the cached one, or a new one from the server (see TokenClient)."""
-        now = self._clock.ticks_ms()
+        now = self._now()
         t = self._fresh(now)
         if t is None and self._lock.locked():
             t = self._valid(now)  # still valid: serve it while another task renews it
         if t is not None:
             return t
         async with self._lock:  # one renewal in flight; the others wait here for it
-            now = self._clock.ticks_ms()
+            now = self._now()
             return self._fresh(now) or await self._drive(self._renewal(now))
 
     async def _drive(self, steps):

@@ -10,12 +10,6 @@ from .http import origin
 _AUTO = ("basic", "raw", "post")
 
 
-def _random(n):
-    import random
-
-    return random.getrandbits(30) % (n + 1)
-
-
 class ClientCore:
     """The token cache and every decision about it, without I/O (shared by both shells).
 
@@ -70,17 +64,21 @@ class ClientCore:
         self._transport = transport
         self._store = store
         self._log = log
-        self._rand = rand or _random
+        self._rand = rand  # None: backoff's default
         self._token = None
         self._refresh = None
         self._renew_at = 0
         self._expires_at = 0
         self._failures = 0
         self._next = None  # ticks before which no attempt is made, or None
-        self.latched = None  # the permanent OAuthError that stops all attempts
+        self.latched = None  # the permanent OAuthError of the last attempt, while it waits
         self.last_error = None
+        self._seen = self._clock.ticks_ms()  # the last call, on both clocks (see _now)
+        self._seen_wall = self._clock.unix_time()
         if store is not None:
-            self.restore(store.load())
+            from .clientstate import load
+
+            load(self)  # best effort: a store that fails or holds junk changes nothing
 
     def __repr__(self):  # no secret, no token
         return "<%s %s client_id=%r>" % (type(self).__name__, self.token_url, self.client_id)
@@ -90,6 +88,26 @@ class ClientCore:
             self._log(msg)
 
     # -- the cache ---------------------------------------------------------------------------
+
+    def _now(self):
+        """ticks_ms(), for every read of the deadlines: first it drops those that have passed,
+        so that no later wrap can bring them back (ticks_diff is right within 2**29 ms, 6.2
+        days). No deadline lies more than a day ahead of the call that set it, so after a
+        pause of more than a day, told by the ticks (a wrap makes it negative) or by the wall
+        clock once set (13 days look like 13 hours to the ticks), all of them have passed."""
+        c = self._clock
+        now = c.ticks_ms()
+        w = c.unix_time()
+        s = self._seen_wall
+        gap = c.ticks_diff(now, self._seen)
+        gap = gap < 0 or gap > _port.DAY_MS or (w and s and w - s > _port.DAY_MS // 1000)
+        if gap or self._token is not None and c.ticks_diff(self._expires_at, now) <= 0:
+            self._token = None
+        if gap or self._next is not None and c.ticks_diff(self._next, now) <= 0:
+            self._next = None
+        self._seen = now
+        self._seen_wall = w
+        return now
 
     def _fresh(self, now):
         """The cached token while it needs no renewal, else None."""
@@ -109,14 +127,13 @@ class ClientCore:
         # While renewal fails, a token still within its lifetime keeps being served.
         t = self._valid(now)
         try:
-            if self.latched is not None:
-                raise self.latched
-            if self._next is not None:
-                wait = self._clock.ticks_diff(self._next, now)
-                if wait > 0:
-                    raise OAuthError("backoff", "next attempt in %d ms after: %s"
-                                     % (wait, self.last_error),
-                                     retry_after=(wait + 999) // 1000, retryable=True)
+            wait = self._wait(now)
+            if wait:
+                if self.latched is not None:  # the permanent error again, without traffic
+                    raise self.latched
+                raise OAuthError("backoff", "next attempt in %d ms after: %s"
+                                 % (wait, self.last_error),
+                                 retry_after=(wait + 999) // 1000, retryable=True)
             return (yield from self._obtain())
         except (OAuthError, OSError, MemoryError) as e:
             if t is not None and self._token is t:
@@ -129,19 +146,20 @@ class ClientCore:
         self._token = None
 
     def reset(self):
-        """Clear the permanent-error latch and the backoff, after a configuration change."""
+        """Clear the latch and the backoff at once (a new configuration does so by itself)."""
         self.latched = None
         self._failures = 0
         self._next = None
         self._save()
 
     def next_attempt_in_ms(self):
-        """0 when a network attempt is allowed now, ms to wait otherwise, None when latched."""
-        if self.latched is not None:
-            return None
-        if self._next is None:
-            return 0
-        return max(0, self._clock.ticks_diff(self._next, self._clock.ticks_ms()))
+        """0 when a network attempt is allowed now, else ms to wait: after a permanent error
+        too (its long wait, 30 min to a day; `latched` is then that error). Never None."""
+        return self._wait(self._now())
+
+    def _wait(self, now):
+        n = self._next
+        return 0 if n is None else max(0, self._clock.ticks_diff(n, now))
 
     # -- talking to the token endpoint -------------------------------------------------------
 
@@ -208,7 +226,7 @@ class ClientCore:
         self._accept(t, start, t.expires_in * 1000)
         self._failures = 0
         self._next = None
-        self.last_error = None
+        self.latched = self.last_error = None
         self._save()
         return t
 
@@ -222,24 +240,11 @@ class ClientCore:
         self._renew_at = self._clock.ticks_add(start, lifetime_ms - leeway)
 
     def _failed(self, e):
-        self.last_error = e
-        if isinstance(e, OAuthError) and e.permanent:
-            self.latched = e
-            self._say("permanent error, no retries until reset(): %s" % e)
-        else:
-            # exponential backoff with full jitter, never before Retry-After
-            self._failures += 1
-            window = min(self.backoff_cap_ms, self.backoff_base_ms << min(self._failures - 1, 20))
-            ra = getattr(e, "retry_after", None)
-            if ra:
-                # a fleet told the same Retry-After must not return in step: spread it over
-                # at least as long again, never earlier
-                ra = min(ra * 1000, _port.DAY_MS)
-                window = max(window, ra)
-            wait = self._rand(window) + (ra or 0)
-            self._next = self._clock.ticks_add(self._clock.ticks_ms(), min(wait, _port.DAY_MS))
-            self._say("token request failed, next attempt in %d ms: %s" % (wait, e))
-        self._save()
+        # the backoff, or a permanent error's long wait: in backoff.py, loaded at the first
+        # failure, so that a plain fetch never carries it
+        from .backoff import failed
+
+        failed(self, e)
 
     # -- persistence (optional): a store sees only state() and restore(). Their code is in
     # clientstate.py, loaded only by a client that has a store: a fetch never carries it.
@@ -258,7 +263,9 @@ class ClientCore:
 
     def _save(self):
         if self._store is not None:
-            self._store.save(self.state())
+            from .clientstate import save
+
+            save(self)  # best effort: a failed save is logged, the token in RAM stays
 
     # -- the API call ------------------------------------------------------------------------
 
@@ -290,8 +297,10 @@ class TokenClient(ClientCore):
     """An OAuth 2.0 client-credentials client for one token endpoint (blocking).
 
     The library never sleeps: after a failure it refuses further attempts until
-    next_attempt_in_ms() is 0 (raising OAuthError("backoff") without network traffic), and
-    a permanent error (invalid_client, invalid_scope, ...) is raised again until reset().
+    next_attempt_in_ms() is 0 (raising OAuthError("backoff") without network traffic). After
+    a permanent error (a 4xx invalid_client, invalid_scope, ..., or tls_verification_failed)
+    that wait is long (30 min to a day) and the same error is raised again meanwhile; a new
+    configuration or reset() ends it at once.
     """
 
     def token(self):
@@ -300,7 +309,7 @@ class TokenClient(ClientCore):
         Raises OAuthError or OSError when none can be had. While renewal fails, a token that
         is still within its lifetime (only the leeway has passed) keeps being served.
         """
-        now = self._clock.ticks_ms()
+        now = self._now()
         return self._fresh(now) or self._drive(self._renewal(now))
 
     def _drive(self, steps):

@@ -1,6 +1,8 @@
 # The one exception type for protocol failures. Network failures stay OSError.
 
-# Errors that cannot succeed until the configuration changes: never retried automatically.
+# Codes of a 4xx answer that cannot succeed until the configuration (or the grant on the
+# server) changes: the client waits long before it asks again (backoff.py). The same
+# code in a 5xx, 408 or 429 answer is retryable like any other: only a 4xx can be permanent.
 PERMANENT = (
     "invalid_client",
     "unauthorized_client",
@@ -35,7 +37,10 @@ class OAuthError(Exception):
 
     @property
     def permanent(self):
-        return self.error in PERMANENT
+        """A 4xx answer with a PERMANENT code, or tls_verification_failed (no answer at all)."""
+        s = self.status
+        return not self.retryable and self.error in PERMANENT and (
+            400 <= s < 500 if s else self.error == "tls_verification_failed")
 
     def __str__(self):
         s = self.error

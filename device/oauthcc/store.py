@@ -16,17 +16,26 @@ class FileStore:
             with open(self.path) as f:
                 self._last = f.read()
             return json.loads(self._last)
-        except (OSError, ValueError, MemoryError):
+        except (OSError, ValueError, MemoryError, RuntimeError):  # RecursionError: 40 KB of "["
             return None
 
     def save(self, state):
+        """Raises what the file system raises (OSError: flash full, read-only, ...); the old
+        file stays whole, and the half-written temporary file is removed."""
         data = json.dumps(state)
         if data == self._last:
             return
         tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(data)
-        os.rename(tmp, self.path)  # atomic on LittleFS and POSIX: never half a file
+        try:
+            with open(tmp, "w") as f:
+                f.write(data)
+            os.rename(tmp, self.path)  # atomic on LittleFS and POSIX: never half a file
+        except OSError:
+            try:
+                os.remove(tmp)  # a full flash gets its blocks back
+            except OSError:
+                pass
+            raise
         self._last = data
 
 

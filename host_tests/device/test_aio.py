@@ -181,7 +181,7 @@ def test_aio_same_decisions_as_the_blocking_client():
         bad = zaikio(clock, scope=ORG + ".finance.invoices.rw")
         e = await araises(OAuthError, bad.token())
         assert e.error == "ungranted_scope" and bad.latched is e
-        assert bad.next_attempt_in_ms() is None
+        assert bad.next_attempt_in_ms() == 2_700_000  # the long wait, as TokenClient's
         assert await araises(OAuthError, bad.token()) is e
         bad.reset()
         assert bad.next_attempt_in_ms() == 0 and bad.latched is None
@@ -210,6 +210,8 @@ def test_aio_stub_faults():
         e = await fetch({"kind": "status", "status": 500, "body": "<html>", "content_type": "x"})
         assert e.error == "http_500" and e.retryable
         e = await fetch({"kind": "json", "status": 200, "body": {"error": "invalid_scope"}})
+        assert e.error == "invalid_scope" and not e.permanent  # only a 4xx is permanent
+        e = await fetch({"kind": "json", "status": 400, "body": {"error": "invalid_scope"}})
         assert e.error == "invalid_scope" and e.permanent
         e = await fetch({"kind": "raw", "data": "SSH-2.0-OpenSSH\r\n\r\n"})
         assert e.error == "invalid_response"

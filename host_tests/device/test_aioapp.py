@@ -45,10 +45,14 @@ def test_aioapp_failures_are_reported_and_backed_off():
     reset(profile="zaikio")
     faults({"kind": "close"})
     a = asyncio.run(aioapp.run(config(cycles=1), SECRETS))
-    assert isinstance(a.last_error, OSError) and a.client.next_attempt_in_ms() > 0
+    # backed off: the failure counted (the real clock and full jitter over [0, 2 s] may have
+    # let a short wait pass already, so next_attempt_in_ms() > 0 would be a flaky check)
+    assert isinstance(a.last_error, OSError) and a.client.last_error is a.last_error
+    assert a.client.state()["failures"] == 1 and a.client.latched is None
     reset(profile="zaikio")
     a = asyncio.run(aioapp.run(config(cycles=1, scope="Org/x.nope.r"), SECRETS))
-    assert a.last_error.error == "ungranted_scope" and a.client.next_attempt_in_ms() is None
+    assert a.last_error.error == "ungranted_scope" and a.client.latched is a.last_error
+    assert a.client.next_attempt_in_ms() > 1_700_000  # the long wait: half an hour (real clock)
 
 
 def test_app_main_dispatches_to_asyncio_mode():

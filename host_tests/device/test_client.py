@@ -99,7 +99,8 @@ def test_ungranted_scope_is_permanent_and_latched():
     c = zaikio(scope=ORG + ".finance.invoices.rw")
     e = raises(OAuthError, c.token)
     assert e.error == "ungranted_scope" and e.status == 400 and not e.retryable
-    assert c.next_attempt_in_ms() is None
+    # the long wait: half an hour plus half of the other half (rand: n // 2); see test_latch
+    assert c.latched is e and c.next_attempt_in_ms() == 2_700_000
     e2 = raises(OAuthError, c.token)  # raised again without touching the network
     assert e2 is e and len(token_requests()) == 1
     c.reset()
@@ -334,7 +335,7 @@ def test_latch_survives_restart_via_store():
     c = zaikio(clock, store=store, scope=ORG + ".nope.r")
     raises(OAuthError, c.token)
     c2 = zaikio(clock, store=store, scope=ORG + ".nope.r")
-    assert c2.next_attempt_in_ms() is None
+    assert c2.latched.error == "ungranted_scope" and c2.next_attempt_in_ms() > 2_600_000
     assert raises(OAuthError, c2.token).error == "ungranted_scope"
     assert len(token_requests()) == 1
 

@@ -70,7 +70,7 @@ def test_bad_secret_is_invalid_client_and_latches():
     c = client(s, "conf-post", "read", auth="post", client_secret="wrong")
     e = raises(OAuthError, c.token)
     assert e.error == "invalid_client" and e.status == 401 and not e.retryable
-    assert c.next_attempt_in_ms() is None
+    assert c.latched is e and c.next_attempt_in_ms() > 1_700_000
 
 
 def test_unknown_scope_is_invalid_scope():
@@ -78,7 +78,7 @@ def test_unknown_scope_is_invalid_scope():
     c = client(s, "conf-basic", "read bogus")
     e = raises(OAuthError, c.token)
     assert e.error == "invalid_scope" and e.status == 400
-    assert c.next_attempt_in_ms() is None
+    assert c.latched is e and c.next_attempt_in_ms() > 1_700_000
 
 
 def test_aud_parameter_gives_a_jwt_the_api_accepts():

@@ -73,7 +73,7 @@ def test_bad_secret_is_invalid_client_and_latches():
     c = client(s, "conf-basic", "read", client_secret="wrong")
     e = raises(OAuthError, c.token)
     assert e.error == "invalid_client" and e.status == 401 and not e.retryable
-    assert c.next_attempt_in_ms() is None  # latched: no retry until reset()
+    assert c.latched is e and c.next_attempt_in_ms() > 1_700_000  # the long wait
     assert "wrong" not in str(e) + repr(e)
 
 
@@ -82,7 +82,7 @@ def test_scope_not_allowed_for_the_client_is_invalid_scope():
     c = client(s, "conf-basic", "read admin")  # admin exists, conf-basic may not have it
     e = raises(OAuthError, c.token)
     assert e.error == "invalid_scope" and e.status == 400
-    assert c.next_attempt_in_ms() is None
+    assert c.latched is e and c.next_attempt_in_ms() > 1_700_000
 
 
 def test_unknown_scope_is_dropped_silently():
@@ -119,7 +119,7 @@ def test_unknown_resource_is_invalid_target_and_latches():
     c = client(s, "conf-basic", "read", params={"resource": "https://elsewhere.test/"})
     e = raises(OAuthError, c.token)
     assert e.error == "invalid_target" and e.status == 400 and not e.retryable
-    assert c.next_attempt_in_ms() is None  # a configuration error: no retries
+    assert c.latched is e and c.next_attempt_in_ms() > 1_700_000  # a configuration error
 
 
 def test_api_refuses_a_token_for_no_resource_after_one_renewal():

@@ -99,7 +99,8 @@ def check(name, fault, outcome):
     assert len(token_requests()) == 1, name  # one request: nothing retried, nothing followed
     wait = c.next_attempt_in_ms()
     if isinstance(e, OAuthError) and e.permanent:
-        assert wait is None and raises(OAuthError, c.token) is e, name  # latched, no traffic
+        assert c.latched is e and wait >= 1_800_000, name  # the long wait
+        assert raises(OAuthError, c.token) is e, name  # raised again, no traffic
         assert len(token_requests()) == 1, name
         c.reset()
     else:

@@ -68,7 +68,8 @@ def test_parse_expires_in_number_string_or_missing():
 
 def test_parse_error_field_in_200_is_a_failure():
     e = raises(OAuthError, parse, 200, JSON, b'{"error": "invalid_scope", "access_token": "x"}')
-    assert e.error == "invalid_scope" and not e.retryable and e.permanent
+    assert e.error == "invalid_scope" and not e.retryable
+    assert not e.permanent  # only a 4xx answer can be permanent: backed off, not latched
 
 
 def test_parse_missing_access_token_and_non_object():

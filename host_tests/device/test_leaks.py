@@ -108,11 +108,10 @@ def cycle(c, clock, base, seen=None):
     except (OAuthError, OSError) as e:
         if seen is not None:
             seen.extend((str(e), repr(e), repr(c)))
-        wait = c.next_attempt_in_ms()
-        if wait is None:
-            c.reset()  # a latched permanent error: "the configuration changed"
+        if c.latched is not None:
+            c.reset()  # a permanent error (its wait is long): "the configuration changed"
         else:
-            clock.advance(wait)
+            clock.advance(c.next_attempt_in_ms())
         return False
 
 
@@ -206,11 +205,10 @@ def test_the_asyncio_transport_closes_every_socket_of_its_pool():
                     await c.token()
                     ok += (await c.request("GET", base + "/api/v1/resource")).status == 200
                 except (OAuthError, OSError):
-                    wait = c.next_attempt_in_ms()
-                    if wait is None:
+                    if c.latched is not None:
                         c.reset()
                     else:
-                        clock.advance(wait)
+                        clock.advance(c.next_attempt_in_ms())
         for _ in range(50):  # CPython closes an aborted transport's socket at the next turn
             await asyncio.sleep(0.02)
             if not pool.still_open():

@@ -65,7 +65,7 @@ def test_wrong_ca_refused_before_anything_is_sent_and_latched():
     e = refused(c)
     assert tls_failures(1) == 1  # the server saw a handshake ...
     assert log() == []  # ... and no HTTP request: the secret never left
-    assert c.next_attempt_in_ms() is None  # permanent: latched
+    assert c.latched is e and c.next_attempt_in_ms() == 2_700_000  # permanent: the long wait
     assert raises(OAuthError, c.token) is e  # again, without touching the network
     assert tls_failures() == 1 and log() == []
     c.reset()  # after a configuration change the next attempt goes out (and fails again)
@@ -116,5 +116,5 @@ def test_unset_wall_clock_is_retryable_not_a_latched_verification_failure():
     c = client(env("STUB_CA_DER"), transport=Transport(env("STUB_CA_DER"), clock=clock))
     e = raises(OAuthError, c.token)
     assert e.error == "clock_not_set" and e.retryable and "NTP" in str(e)
-    assert c.next_attempt_in_ms() is not None  # backing off, not latched
+    assert 0 < c.next_attempt_in_ms() <= 2000 and c.latched is None  # backing off, short
     assert tls_failures() == 0 and log() == []  # refused before connecting

@@ -1,0 +1,42 @@
+# After a failed attempt: when the next one may go out. Loaded at the first failure only, so
+# a plain fetch never carries it (make bench). The one module besides client.py and
+# clientstate.py that writes ClientCore's fields.
+from ._port import DAY_MS, const
+from .errors import OAuthError
+
+# After a permanent error (a 4xx such as invalid_scope, or tls_verification_failed) the next
+# attempt waits between half and all of a window of 1 h, doubling with each failure in a row
+# to a day: no fast retries, and a fleet spreads over hours; never "stop for good".
+_LATCH_MS = const(3_600_000)
+
+
+def failed(c, e):
+    c.last_error = e
+    c._failures += 1
+    n = min(c._failures - 1, 20)
+    rand = c._rand or _random
+    ra = getattr(e, "retry_after", None)
+    ra = min(ra * 1000, DAY_MS) if isinstance(ra, int) and ra > 0 else 0
+    if isinstance(e, OAuthError) and e.permanent:
+        # "equal jitter": never less than half the window, so no fast retries, and a fleet
+        # latched at one moment comes back spread over the other half
+        c.latched = e
+        window = min(DAY_MS, _LATCH_MS << min(n, 5))
+        wait = max(window // 2 + rand(window // 2), ra)
+        c._say("permanent error, next attempt in %d s or at a configuration change: %s"
+               % (wait // 1000, e))
+    else:
+        # exponential backoff with full jitter; a fleet told the same Retry-After must not
+        # return in step: spread over at least as long again, never earlier
+        c.latched = None
+        window = max(min(c.backoff_cap_ms, c.backoff_base_ms << n), ra)
+        wait = rand(window) + ra
+        c._say("token request failed, next attempt in %d ms: %s" % (wait, e))
+    c._next = c._clock.ticks_add(c._now(), min(wait, DAY_MS))  # no deadline beyond a day
+    c._save()
+
+
+def _random(n):
+    import random
+
+    return random.getrandbits(30) % (n + 1)
