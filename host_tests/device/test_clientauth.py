@@ -94,7 +94,8 @@ def test_wrong_special_secret_costs_three_requests_then_the_latch():
     assert "RFC 6749" in text and "raw" in text and "client_secret_post" in text, text
     assert "in the body" in text  # the first refusal, the server's own description kept
     assert wrong not in text and "wrong" not in text and "%3A" not in text
-    assert c.next_attempt_in_ms() is None  # the usual permanent-error handling
+    # the usual permanent-error handling: latched, the next attempt after the long wait
+    assert c.latched is not None and c.next_attempt_in_ms() >= 1_800_000
     assert raises(OAuthError, c.token) is e and len(token_requests()) == 3
 
 
