@@ -10,6 +10,10 @@ PERMANENT = (
     "invalid_scope",
     "ungranted_scope",
     "invalid_target",  # RFC 8707: unknown resource indicator
+    # a bare 401 or 403, no JSON: how some servers refuse a client (Glewlwyd: a wrong secret,
+    # an unknown scope); as final as invalid_client, and just as curable by a fix
+    "http_401",
+    "http_403",
     "tls_verification_failed",
 )
 

@@ -98,6 +98,20 @@ def test_a_200_carrying_a_permanent_code_is_backed_off_not_latched():
     assert c.next_attempt_in_ms() <= 2000
 
 
+def test_a_bare_401_or_403_latches_like_invalid_client():
+    # Glewlwyd refuses a wrong secret (and an unknown scope) with a bare 403: retrying it every
+    # few minutes, forever, would hammer the server for a fault only a fix can cure
+    for status in (401, 403):
+        clock = FakeClock()
+        s = Script((status, b""), OK)
+        c = client(s, clock)
+        e = raises(OAuthError, c.token)
+        assert e.error == "http_%d" % status and e.permanent and c.latched is e
+        assert c.next_attempt_in_ms() == H and s.calls == 1
+    e = raises(OAuthError, client(Script((404, b"")), FakeClock()).token)
+    assert e.error == "http_404" and not e.permanent  # not a refusal of the client: short
+
+
 def test_a_latch_allows_one_attempt_after_a_long_backoff_doubling_to_a_day():
     # finding 4: every latch was forever; a fleet whose grant was fixed needed a visit
     for rand, windows in ((lambda n: n, [1, 2, 4, 8, 16, 24, 24]),  # the longest waits
