@@ -13,10 +13,6 @@ _LINE = const(240)  # the longest log line: server text beyond it is cut
 _CRASH_MAX_S = const(900)  # an unexpected error waits 30 s, 60 s, ... this long
 _MEM_RESET_MS = const(3_600_000)  # MemoryError in every cycle this long: a reset may help
 _DAY_S = const(86_400)  # and at most one reset a day
-# The Date fallback believes no date before this release (2026-12-01 UTC) nor more than five
-# years after it or after the last NTP sync: a device that outlives the window needs NTP
-RELEASE = 1796083200
-_AHEAD_S = const(157_680_000)
 
 
 def clean(text, n=_LINE):
@@ -173,8 +169,9 @@ class App:
             return
         k = self.time
         now = k.ticks_ms()
-        if self._ntp_due is None:
+        if self._ntp_due is None:  # the first look of this boot
             self._ntp_due = now
+            self._resync = "date" in self.saved  # a suspect clock, kept through deep sleep
             last, wall = self.saved.get("ntp"), k.unix_time()
             if last and wall is not None and 0 <= wall - last < _NTP_EVERY_MS // 1000:
                 # woken from deep sleep: the RTC kept running and the last sync is recent
@@ -195,35 +192,15 @@ class App:
                 self.clock_from_server()
 
     def clock_from_server(self):
-        """Where UDP (NTP) is blocked: the Date header of the token server's origin.
-
-        Asked with HEAD and no credentials. Over https the certificate cannot be verified yet
-        (its dates need the clock; the library refuses with clock_not_set), so nothing secret
-        is sent: the time is as trustworthy as NTP's, which is not authenticated either. A date
-        outside the window (RELEASE to five years after it or the last NTP sync) is refused.
+        """Where UDP (NTP) is blocked: the token server's Date, when plausible (dateclock.py).
         A clock set here stays suspect ("date" in the state) until a cycle succeeds or NTP
-        answers: a TLS failure meanwhile has the clock taken again before the next attempt.
-        """
-        from oauthcc import httpdate
-        from oauthcc.http import origin
-        from oauthcc.transport import Transport
+        answers: a TLS failure meanwhile has the clock taken again before the next attempt."""
+        from dateclock import read
 
-        url = origin(self.client.token_url) + "/"
-        try:
-            r = Transport(verify=False, timeout=5, deadline=10).request("HEAD", url)
-        except (OAuthError, OSError) as e:
-            say("clock not set: NTP failed, and no Date from %s: %s" % (url, e))
-            return
-        t = httpdate.parse(r.headers.get("date", ""))
+        t, url = read(self.client.token_url, self.saved.get("ntp"))
         if t is None:
-            say("clock not set: NTP failed, and %s sent no usable Date" % url)
-            return
-        top = max(RELEASE, self.saved.get("ntp", 0)) + _AHEAD_S
-        if not RELEASE <= t <= top:
-            say("clock not set: the Date of %s is not plausible (%d: before this release or "
-                "after %d)" % (url, t, top))
-            return
-        if self.board.set_clock(t):
+            say("clock not set: NTP failed, and", url)
+        elif self.board.set_clock(t):
             self.saved["date"] = t
             self._save()
             say("clock set from the Date header of %s (unverified until a server is)" % url)

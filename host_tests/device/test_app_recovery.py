@@ -381,6 +381,31 @@ def test_a_tls_failure_while_the_clock_came_from_the_fallback_takes_the_clock_ag
         assert ntptime.calls == 2 and len(_heads()) == 2
 
 
+def test_a_suspect_clock_is_taken_again_after_deep_sleep():
+    # the flag that asks for the clock again lives in RAM; the suspicion itself ("date" in
+    # the state) survives deep sleep, and a wake with it takes the clock again
+    from board import Board
+
+    from oauthcc.store import MemoryStore
+
+    machine, _, ntptime, _ = fakeboard.use()
+    ntptime.clear(failures=-1)
+    reset(profile="zaikio")
+    store, clock = MemoryStore(), FakeClock()
+
+    def wake():
+        return app.App(config(ntp_timeout=0.1), Tls(HOUR * 1000), Board(log=lambda *a: None),
+                       Shared(store).part("a"), clock=fakeboard.BoardClock(machine, clock))
+
+    a = wake()
+    a.clock()
+    a.cycle()  # TLS fails; the board deep-sleeps through the long wait
+    assert len(_heads()) == 1 and store.state["a"]["date"]
+    clock.advance(HOUR * 1000)
+    wake().clock()  # the RTC kept running, so the clock is set, but it is still suspect
+    assert len(_heads()) == 2
+
+
 # -- 4. corrupt state at boot never loops ----------------------------------------------------
 
 
