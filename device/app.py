@@ -87,9 +87,10 @@ class _Afresh:
 def _checked(saved):
     """The app's own part of the state, field by field; anything else is dropped, and the next
     save rewrites it. error: the last error; ntp: Unix seconds of the last NTP sync; date: of
-    the clock set by the Date fallback (unverified); reset: of the last reset (0: unknown)."""
+    the clock set by the Date fallback (unverified); reset: of the last reset (0: unknown);
+    crashes: unexpected errors in a row (their backoff grows through deep sleep too)."""
     out = {}
-    for k in ("error", "ntp", "date", "reset"):
+    for k in ("error", "ntp", "date", "reset", "crashes"):
         v = saved.get(k) if isinstance(saved, dict) else None
         if isinstance(v, str) if k == "error" else (
                 isinstance(v, int) and not isinstance(v, bool) and v >= 0):
@@ -132,7 +133,6 @@ class App:
         self.wifi_failures = 0
         self._ntp_due = None  # ticks of the next NTP sync; None: decide from the last one
         self.failures = 0  # cycles in a row that failed
-        self.crashes = 0  # cycles in a row that raised something unexpected
         self._mem_at = None  # ticks of the last MemoryError in a row of them
         self._mem_ms = 0  # how long every cycle has failed with MemoryError
         self._latch = None  # the permanent error last said (said once per latch)
@@ -143,6 +143,7 @@ class App:
         except Exception:  # corrupt, unreadable: start afresh (state.Shared never raises)
             saved = None
         self.saved = _checked(saved)
+        self.crashes = self.saved.get("crashes", 0)  # cycles in a row that raised unexpectedly
         if self.saved.get("error"):
             say("last error before this boot:", self.saved["error"])
 
@@ -313,6 +314,7 @@ class App:
         becomes a day). mainloop resets the board; aioapp never does.
         """
         self.crashes += 1
+        self.saved["crashes"] = self.crashes  # saved by remember() below
         wait = min(30 << min(self.crashes - 1, 5), _CRASH_MAX_S)
         mem = isinstance(e, MemoryError)
         if mem:
@@ -349,6 +351,7 @@ class App:
     def _calm(self):
         # a cycle that ended in a known way: the crash backoff and MemoryError run start over
         self.crashes = 0
+        self.saved.pop("crashes", None)
         self._mem_at = None
         self._mem_ms = 0
 

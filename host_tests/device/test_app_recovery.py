@@ -180,6 +180,22 @@ def test_a_memory_error_that_passes_never_resets():
     assert b.waits == crash + [60] + crash
 
 
+def test_the_crash_backoff_grows_across_deep_sleep_too():
+    # a board in deep sleep boots for every cycle: a backoff kept in RAM would stay at 30 s
+    from oauthcc.store import MemoryStore
+
+    machine = fakeboard.use()[0]
+    store = MemoryStore()
+    for ms in (30_000, 60_000, 120_000):
+        b = board()
+        a = app.App(config(sleep="deep"), Broken(TypeError("bug")), b, Shared(store).part("a"))
+        mainloop.run(a, b)  # the fake deep sleep returns: the board would boot again
+        assert machine.events[-1] == ("deepsleep", ms) and b.waits == []
+    a = app.App(config(sleep="deep"), Broken(), board(), Shared(store).part("a"))
+    mainloop.run(a, a.board, 1)  # a good cycle: the next error starts at 30 s again
+    assert "crashes" not in store.state["a"] and a.saved["error"] is None
+
+
 def test_keyboard_interrupt_and_system_exit_from_a_cycle_reach_the_repl():
     fakeboard.use()
     for exc in (KeyboardInterrupt, SystemExit):
