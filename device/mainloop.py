@@ -25,7 +25,7 @@ def run(app, board, cycles=0):
         except Exception as e:
             wait, reset = app.crashed(e)
             if reset:
-                say("MemoryError in every cycle for an hour: resetting the board")
+                say("MemoryError in every cycle for an hour or more: resetting the board")
                 board.reset()
         if cycles and n >= cycles:
             break
