@@ -284,15 +284,16 @@ class App:
         self.remember(self._scrub(e))
         c = self.client
         ms = c.next_attempt_in_ms()
-        latch = getattr(c, "latched", None)
+        latch = getattr(c, "latched", None)  # the latched error (or a flag: then e is the key)
         # the app's own backoff, for an API or roles call that fails with a good token:
         # 5 s, 10 s, ... up to the interval
         own = min(5 << min(self.failures - 1, 10), max(self.config["interval"], 5))
-        if ms is None or latch is not None:
+        if ms is None or latch:
             wait = IDLE_S if ms is None else max(ms / 1000, IDLE_S)
-            if latch is not None and latch is self._latch:
+            key = latch if isinstance(latch, Exception) else e
+            if key is self._latch:
                 return wait  # said already, refused without the network
-            self._latch = latch
+            self._latch = key
             say("permanent error, fix the configuration or the server: %s; next attempt %s"
                 % (self._scrub(e), self._when(ms)))
         else:

@@ -325,11 +325,12 @@ class Tls:
         self.wait = wait
         self.fail()
 
-    def fail(self):
-        self.latched = OAuthError("tls_verification_failed", "certificate not yet valid")
+    def fail(self, error=None):
+        self.latched = self.error = error or OAuthError("tls_verification_failed",
+                                                        "certificate not yet valid")
 
     def token(self):
-        raise self.latched
+        raise self.error
 
     def next_attempt_in_ms(self):
         return self.wait
@@ -523,12 +524,12 @@ def test_a_permanent_error_is_said_once_per_latch_with_the_next_attempt():
                               (HOUR * 1000, [3600, 3600, 3600], "in 3600 s (20")):
         b = board()
         c = Tls(wait)
-        c.latched = OAuthError("invalid_client", "Client authentication failed", 401)
+        c.fail(OAuthError("invalid_client", "Client authentication failed", 401))
         cap = Capture()
         try:
             a = app.App(config(), c, b, clock=FakeClock())
             mainloop.run(a, b, 4)
-            c.latched = OAuthError("invalid_client", "again, after the long wait", 401)
+            c.fail(OAuthError("invalid_client", "again, after the long wait", 401))
             mainloop.run(a, b, 1)  # a new latch (the one attempt failed): said again
         finally:
             lines = cap.stop()
@@ -536,6 +537,25 @@ def test_a_permanent_error_is_said_once_per_latch_with_the_next_attempt():
         assert b.waits == waits and len(said) == 2, lines
         assert when in said[0] and "invalid_client" in said[0], said[0]
         assert a.saved["error"].startswith("invalid_client")
+
+
+def test_a_latch_flag_works_as_well_as_the_latched_error():
+    # the client may say "latched" as a flag (True/False) rather than the error: the app then
+    # tells latches apart by the error raised, and False is no latch
+    fakeboard.use()
+    b = board()
+    c = Tls(HOUR * 1000)
+    c.latched = True
+    cap = Capture()
+    try:
+        a = app.App(config(), c, b, clock=FakeClock())
+        mainloop.run(a, b, 3)
+        c.latched, c.wait = False, 2000
+        mainloop.run(a, b, 1)
+    finally:
+        lines = cap.stop()
+    assert len(cap.having("permanent error")) == 1 and b.waits == [3600, 3600], lines
+    assert len(cap.having("failed: tls_verification_failed")) == 1, lines
 
 
 def test_no_failure_sleeps_in_a_tight_loop():
