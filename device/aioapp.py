@@ -9,6 +9,8 @@ from oauthcc.aio import AsyncTokenClient
 
 
 class AsyncApp(App):
+    resets = False  # no board here: an error is backed off, never a reset
+
     async def cycle(self):
         """App.cycle with the network awaited: the same decisions, from app.App."""
         c = self.client
@@ -30,13 +32,24 @@ def start(config, secrets):
     from settings import check
 
     config, secrets = check(config), check(secrets, "secrets.json")
-    return AsyncApp(config, make_client(config, secrets, AsyncTokenClient), secrets=secrets)
+    shared = None
+    if config["state_file"]:  # the blocking app's layout: part "c" the client's, "a" the app's
+        from state import Shared
+
+        from oauthcc.store import FileStore
+
+        shared = Shared(FileStore(config["state_file"]), say)
+    part = shared.part if shared else lambda name: None
+    client = make_client(config, secrets, AsyncTokenClient, part("c"))
+    return AsyncApp(config, client, memory=part("a"), secrets=secrets)
 
 
 async def run(config, secrets, *tasks):
     """Run the token and API cycle (forever, or config "cycles" rounds) beside `tasks`, your
     own coroutines (sensors, MQTT, a web server); they are cancelled when the cycle ends.
-    settings.ConfigError when the configuration does not fit (see start)."""
+    Whatever a cycle raises is logged and backed off (App.crashed), and your tasks keep
+    running; KeyboardInterrupt and SystemExit end it. settings.ConfigError when the
+    configuration does not fit (see start)."""
     return await _cycles(start(config, secrets), tasks)
 
 
@@ -47,7 +60,10 @@ async def _cycles(a, tasks):
         n = 0
         while not cycles or n < cycles:
             n += 1
-            wait = await a.cycle()
+            try:
+                wait = await a.cycle()
+            except Exception as e:
+                wait = a.crashed(e)[0]
             if cycles and n >= cycles:
                 break
             say("next cycle in %d s" % round(wait))
@@ -66,7 +82,9 @@ async def _boot(config_path, secrets_path):
             return start(settings.load(config_path), settings.load(secrets_path, "secrets.json"))
         except settings.ConfigError as e:
             say(e, "- retrying in %d s" % IDLE_S)
-            await asyncio.sleep(IDLE_S)
+        except Exception as e:  # memory, the flash: not the configuration, and said so
+            say("not started (%s: %s) - retrying in %d s" % (type(e).__name__, e, IDLE_S))
+        await asyncio.sleep(IDLE_S)
 
 
 async def _main(config_path, secrets_path, tasks):

@@ -5,20 +5,16 @@
 from app import IDLE_S, App, make_client, say
 from state import Shared, open_store
 
-from oauthcc.clock import const
-
-_MAX_CRASHES = const(5)  # unexpected errors in a row, each backed off, before a reset
-
-
-def _crash_wait(n):
-    return min(30 << min(n - 1, 5), 900)  # 30 s, 60 s, ... 15 min
-
 
 def run(app, board, cycles=0):
-    """The waiting half: network, clock, cycle, sleep; forever, or `cycles` rounds."""
+    """The waiting half: network, clock, cycle, sleep; forever, or `cycles` rounds.
+
+    Whatever a cycle raises (but KeyboardInterrupt and SystemExit, which reach the REPL) is
+    logged and backed off by App.crashed, and the loop goes on; the board is reset only for a
+    MemoryError that persists, at most once a day (see App.crashed)."""
     cfg = app.config
     mode = cfg["sleep"]  # idle (Ctrl-C works), light, deep
-    n = crashes = 0
+    n = 0
     while not cycles or n < cycles:
         n += 1
         try:
@@ -26,27 +22,11 @@ def run(app, board, cycles=0):
             if not wait:
                 app.clock()
                 wait = app.cycle()
-            crashes = 0
-        except MemoryError as e:  # fragmentation, usually: collect and try again later
-            import gc
-
-            gc.collect()
-            crashes += 1
-            app.remember("MemoryError: %s" % e)
-            wait = _crash_wait(crashes)
-        except Exception as e:  # a bug or an odd board state: log it, back off, never a tight loop
-            import sys
-
-            if hasattr(sys, "print_exception"):
-                sys.print_exception(e)
-            else:
-                say(repr(e))
-            crashes += 1
-            app.remember("%s: %s" % (type(e).__name__, e))
-            if crashes >= _MAX_CRASHES:
-                say("%d unexpected errors in a row: resetting" % crashes)
+        except Exception as e:
+            wait, reset = app.crashed(e)
+            if reset:
+                say("MemoryError in every cycle for an hour or more: resetting the board")
                 board.reset()
-            wait = _crash_wait(crashes)
         if cycles and n >= cycles:
             break
         say("next cycle in %d s" % round(wait))  # a long interval is not a hang
@@ -73,8 +53,8 @@ def _main(config_path, secrets_path, board):
 
     try:
         cfg = settings.load(config_path)
-    except settings.ConfigError:
-        cfg = settings.check({})  # reported below; the way back to the REPL opens all the same
+    except Exception:  # reported below; the way back to the REPL opens all the same
+        cfg = settings.check({})
     window = cfg["repl_window"]
     if window is None:
         window = 1 if board.woke_from_deepsleep() else 3
@@ -86,12 +66,15 @@ def _main(config_path, secrets_path, board):
             if cfg["asyncio"]:
                 break
             secrets = settings.load(secrets_path, "secrets.json")
-            shared = Shared(open_store(board, cfg["state_file"]))
+            shared = Shared(open_store(board, cfg["state_file"]), say)
             client = make_client(cfg, secrets, store=shared.part("c"))
+            app = App(cfg, client, board, shared.part("a"), secrets)
             break
         except settings.ConfigError as e:
             say(e, "- retrying in %d s" % IDLE_S)
-            board.wait(IDLE_S)
+        except Exception as e:  # memory, the flash: not the configuration, and said so
+            say("not started (%s: %s) - retrying in %d s" % (type(e).__name__, e, IDLE_S))
+        board.wait(IDLE_S)
     del settings  # the schema serves the boot only: let its tables go back to the heap
     import sys
 
@@ -101,6 +84,5 @@ def _main(config_path, secrets_path, board):
 
         return aioapp.main(config_path, secrets_path)
     board.arm(int(cfg["watchdog"] * 1000))
-    app = App(cfg, client, board, shared.part("a"), secrets)
     run(app, board, cfg["cycles"])
     return app

@@ -1,6 +1,7 @@
 # State that must survive deep sleep (backoff, latch, last error, a small token): RTC memory on
 # the board, a file elsewhere. Both stores have oauthcc.store.FileStore's load()/save(); the
-# client's part is its ClientCore.state() dict.
+# client's part is its ClientCore.state() dict. Best effort: through Shared, a store that
+# cannot read is an empty state and one that cannot write is said once; neither ends the app.
 import json
 
 from oauthcc.clock import const
@@ -29,8 +30,8 @@ class RTCStore:
             if data[:3] != _MAGIC:
                 return None
             state = json.loads(data[3:])
-        except (ValueError, MemoryError, OSError, TypeError, UnicodeError):
-            return None  # corrupt: start afresh rather than crash at every boot
+        except Exception:  # corrupt (RecursionError on CPython): afresh, not a crash per boot
+            return None
         if not isinstance(state, dict):
             return None
         self._last = data
@@ -67,16 +68,34 @@ class Shared:
     """One store, several users: the TokenClient saves part "c", the app part "a".
 
     Each part(name) has load()/save(); a save writes the whole state through the store,
-    which writes only when it changed.
+    which writes only when it changed. Neither raises: a state that cannot be read is empty
+    (the next save rewrites it); a save that fails is said once through log, and the state
+    stays in RAM (a flash that fails) or the part keeps its last value (a value that cannot
+    be written at all, so it does not block the other part's saves).
     """
 
-    def __init__(self, store):
+    def __init__(self, store, log=print):
         self.store = store
-        state = store.load()
+        self.log = log
+        self.failing = False
+        try:
+            state = store.load()
+        except Exception as e:
+            log("[state] unreadable (%s): starting afresh" % type(e).__name__)
+            state = None
         self.state = state if isinstance(state, dict) else {}
 
     def part(self, name):
         return _Part(self, name)
+
+    def _said(self, e):
+        if e is None:
+            if self.failing:
+                self.log("[state] saved again")
+        elif not self.failing:
+            self.log("[state] not saved (%s: %s): going on, kept in RAM"
+                     % (type(e).__name__, e))
+        self.failing = e is not None
 
 
 class _Part:
@@ -90,8 +109,20 @@ class _Part:
 
     def save(self, value):
         s = self._shared
+        old = s.state.get(self._name)
         s.state[self._name] = value
-        s.store.save(s.state)
+        try:
+            s.store.save(s.state)
+        except OSError as e:  # the flash (full, read-only): the next save tries again
+            s._said(e)
+        except Exception as e:  # not JSON, or nested too deep to write: not kept
+            if old is None:
+                s.state.pop(self._name, None)
+            else:
+                s.state[self._name] = old
+            s._said(e)
+        else:
+            s._said(None)
 
 
 def open_store(board, path=None):

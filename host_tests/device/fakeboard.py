@@ -54,6 +54,8 @@ def write_json(path, obj):
 class RecordingBoard:
     """A board.Board whose waits are recorded, not slept: loop tests run in milliseconds."""
 
+    limit = 50  # a loop test that never ends is a failure, not a hang
+
     def __init__(self, board, stop_after=None):
         self.b = board
         self.waits = []
@@ -68,7 +70,38 @@ class RecordingBoard:
 
     def wait(self, seconds, light=False):
         self.waits.append(seconds)
-        if len(self.waits) > 50:  # a loop test that never ends is a failure, not a hang
-            raise AssertionError("more than 50 waits: %r" % self.waits[:10])
+        if len(self.waits) > self.limit:
+            raise AssertionError("more than %d waits: %r" % (self.limit, self.waits[:10]))
         if self.stop_after is not None and len(self.waits) >= self.stop_after:
             raise KeyboardInterrupt()
+
+
+class ClockedBoard(RecordingBoard):
+    """A RecordingBoard whose waits advance a support.FakeClock: a day of backoff in
+    milliseconds, the ticks wrapping on the way."""
+
+    def __init__(self, board, clock, stop_after=None, limit=400):
+        RecordingBoard.__init__(self, board, stop_after)
+        self.clock = clock
+        self.limit = limit
+
+    def wait(self, seconds, light=False):
+        self.clock.advance(int(seconds * 1000))
+        RecordingBoard.wait(self, seconds, light)
+
+
+class BoardClock:
+    """The library's clock on a board whose RTC starts in 2000: unix_time() is None until the
+    (fake) RTC has been set, as oauthcc.clock.unix_time() is on an ESP32 before NTP. Ticks
+    and the time once set come from `clock` (a support.FakeClock), else the runtime's."""
+
+    def __init__(self, machine, clock=None):
+        if clock is None:
+            from oauthcc import clock
+        self.machine = machine
+        self.ticks_ms, self.ticks_diff, self.ticks_add = (
+            clock.ticks_ms, clock.ticks_diff, clock.ticks_add)
+        self._real = clock.unix_time
+
+    def unix_time(self):
+        return None if self.machine.rtc_datetime is None else self._real()

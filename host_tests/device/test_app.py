@@ -89,22 +89,6 @@ def test_wifi_failure_backs_off_without_touching_the_server():
     assert token_requests() == [] and a.memory.load()["error"] == "wifi: no connection"
 
 
-class _BoardClock:
-    """The library's clock on a board whose RTC starts in 2000: unix_time() is None until the
-    (fake) RTC has been set, as oauthcc.clock.unix_time() is on an ESP32 before NTP."""
-
-    def __init__(self, machine):
-        from oauthcc import clock
-
-        self.machine = machine
-        self.ticks_ms, self.ticks_diff, self.ticks_add = (
-            clock.ticks_ms, clock.ticks_diff, clock.ticks_add)
-        self._real = clock.unix_time
-
-    def unix_time(self):
-        return None if self.machine.rtc_datetime is None else self._real()
-
-
 def test_clock_from_the_servers_date_header_when_ntp_is_blocked():
     # Over https nothing can be verified before the clock is set (certificate dates), so the
     # app asks the token server's Date with no credentials, then verifies everything after.
@@ -120,11 +104,10 @@ def test_clock_from_the_servers_date_header_when_ntp_is_blocked():
 
     b = Board(log=lambda *a: None)
     conf, secrets = settings.load(cfg), settings.load(sec, "secrets.json")
-    clock = _BoardClock(machine)
+    clock = fakeboard.BoardClock(machine)
     client = oauthcc.from_profile("zaikio", CLIENT_ID, CLIENT_SECRET, [SCOPE], tls,
                                   ca=conf["ca"], api_origins=[conf["api_url"]], clock=clock)
-    a = app.App(conf, client, b, None, secrets)
-    a.wall = clock.unix_time
+    a = app.App(conf, client, b, None, secrets, clock=clock)
     e = raises(oauthcc.OAuthError, client.token)
     assert e.error == "clock_not_set" and e.retryable  # refused before connecting
     a.clock()
@@ -191,23 +174,6 @@ def test_noloop_file_keeps_the_repl_free():
         f.write("")
     assert mainloop.main(cfg, sec, board()) is None and machine.events == []
     control("/_stub/log")
-
-
-class Broken:
-    """A client with a bug: every call raises something unexpected."""
-
-    latched = None
-
-    def token(self):
-        raise ZeroDivisionError("bug")
-
-
-def test_unexpected_errors_back_off_then_reset_never_a_tight_loop():
-    machine = fakeboard.use()[0]
-    b = board()
-    a = app.App(settings.check({"interval": 5, "wifi_ssid": "home"}), Broken(), b)
-    raises(machine.ResetCalled, mainloop.run, a, b)
-    assert b.waits == [30, 60, 120, 240]
 
 
 def test_host_without_board_hardware_runs_cycles():

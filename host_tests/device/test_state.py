@@ -63,6 +63,56 @@ def test_shared_parts_in_one_file_and_corrupt_file():
     assert Shared(FileStore(path)).part("c").load() is None
 
 
+def _deep(n):
+    x = []
+    for _ in range(n):
+        x = [x]
+    return x
+
+
+def test_a_part_that_cannot_be_encoded_does_not_block_the_other():
+    # finding 6: 7,000 levels of nesting crashed json.dumps (RuntimeError, RecursionError)
+    lines = []
+    path = fakeboard.workdir("deep") + "/state.json"
+    sh = Shared(FileStore(path), lines.append)
+    sh.part("c").save({"token": {"extra": _deep(7000)}})  # never raises
+    sh.part("a").save({"error": "e"})
+    sh.part("c").save({"failures": 1})
+    again = Shared(FileStore(path)).state
+    assert again == {"a": {"error": "e"}, "c": {"failures": 1}}
+    assert len(lines) == 2 and "not saved" in lines[0] and "saved again" in lines[1]
+    machine = fakeboard.use()[0]
+    r = RTCStore(machine.RTC())
+    sh = Shared(r, lines.append)
+    sh.part("c").save({"token": {"extra": _deep(7000)}})
+    sh.part("a").save({"error": "e"})
+    assert RTCStore(machine.RTC()).load() == {"a": {"error": "e"}}
+
+
+class Unreadable:
+    def load(self):
+        raise RuntimeError("maximum recursion depth exceeded")  # CPython: 40 KB of "["
+
+    def save(self, state):
+        self.saved = state
+
+
+def test_a_state_that_cannot_be_read_is_empty_and_rewritten():
+    lines = []
+    st = Unreadable()
+    sh = Shared(st, lines.append)
+    assert sh.part("c").load() is None and len(lines) == 1 and "afresh" in lines[0]
+    sh.part("a").save({"error": None})
+    assert st.saved == {"a": {"error": None}}
+    path = fakeboard.workdir("brackets") + "/state.json"
+    with open(path, "w") as f:
+        f.write("[" * 40000)
+    sh = Shared(FileStore(path), lines.append)
+    assert sh.state == {}
+    sh.part("a").save({"error": None})
+    assert Shared(FileStore(path)).state == {"a": {"error": None}}
+
+
 class Answer:
     """A transport that answers every request with one canned response."""
 

@@ -11,6 +11,7 @@ events = []
 feeds = 0
 rtc_memory = b""
 rtc_datetime = None
+rtc_fail = None  # an exception that every RTC memory write raises (a failing store)
 pins = {}  # pin id -> level; absent pins read high (pull-up)
 
 
@@ -19,11 +20,12 @@ class ResetCalled(Exception):
 
 
 def clear():
-    global cause, feeds, rtc_memory, rtc_datetime, WDT_MAX_MS
+    global cause, feeds, rtc_memory, rtc_datetime, rtc_fail, WDT_MAX_MS
     cause = PWRON_RESET
     feeds = 0
     rtc_memory = b""
     rtc_datetime = None
+    rtc_fail = None
     WDT_MAX_MS = 0x3FFFFFFF
     del events[:]
     pins.clear()
@@ -63,6 +65,8 @@ class RTC:
         global rtc_memory
         if data is None:
             return rtc_memory
+        if rtc_fail is not None:
+            raise rtc_fail
         if len(data) > 2048:
             raise ValueError("buffer too long")
         rtc_memory = bytes(data)

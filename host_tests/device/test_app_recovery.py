@@ -1,0 +1,646 @@
+# Issue 13, the app side: a device never bricks itself. Whatever a cycle raises, a store that
+# cannot write, a forged Date, corrupt state at boot, a latched error: the loops (blocking and
+# asyncio) log it (sanitised, no secrets), back off and go on; a reset only for a MemoryError
+# that persists, at most once a day. On both runtimes, with fake boards and the stub server.
+import asyncio
+import json
+import os
+import sys
+
+import aioapp
+import app
+import fakeboard
+import mainloop
+import settings
+from state import RTCStore, Shared
+
+from oauthcc import OAuthError
+from oauthcc.grant import Token
+from oauthcc.store import FileStore
+from support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PER,
+    FakeClock,
+    control,
+    faults,
+    raises,
+    reset,
+    token_requests,
+    url,
+)
+
+NEEDS_STUB = True
+SCOPE = PER + ">" + "Org/b1475f65-236c-58b8-96e1-e1778b43beb7.zaikio.machines.rw"
+HOUR = 3600
+
+
+class Capture:
+    """Every line the app prints (app.emit), for the length of a test."""
+
+    def __init__(self):
+        self.lines = []
+        self._emit = app.emit
+        app.emit = self.lines.append
+
+    def stop(self):
+        app.emit = self._emit
+        return self.lines
+
+    def having(self, text):
+        return [ln for ln in self.lines if text in ln]
+
+
+def files(name, secrets=None, **config):
+    d = fakeboard.workdir(name)
+    cfg = {"profile": "zaikio", "base_url": url(), "scope": [SCOPE],
+           "api_url": url("/api/v1/resource"), "interval": 5, "cycles": 2, "repl_window": 0,
+           "watchdog": 10, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
+    cfg.update(config)
+    fakeboard.write_json(d + "/config.json", cfg)
+    fakeboard.write_json(d + "/secrets.json", secrets or {
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "wifi_password": "wifi-pw"})
+    return d, d + "/config.json", d + "/secrets.json"
+
+
+def board(stop_after=None):
+    from board import Board
+
+    return fakeboard.RecordingBoard(Board(log=lambda *a: None), stop_after)
+
+
+def boot(cfg, sec, b=None):
+    return mainloop.main(cfg, sec, b or board())
+
+
+class Broken:
+    """A client whose token() raises the given exceptions in turn, then returns a token."""
+
+    latched = None
+
+    def __init__(self, *errors, wait=0):
+        self.errors = list(errors)
+        self.wait = wait
+        self.token_url = url("/oauth/access_token")
+
+    def token(self):
+        e = self.errors.pop(0) if self.errors else None
+        if e is not None:  # None in the list: a good cycle between the errors
+            raise e
+        return Token("tok-%d" % len(self.errors), "Bearer", 600, None, None, {})
+
+    def next_attempt_in_ms(self):
+        return self.wait
+
+
+def config(**kw):
+    c = {"interval": 5, "wifi_ssid": "home", "ntp_timeout": 0.2}
+    c.update(kw)
+    return settings.check(c)
+
+
+# -- 1. one rule for what escapes: log, back off, go on; a reset only as the last resort ----
+
+
+def test_an_unexpected_error_is_backed_off_forever_never_a_reset():
+    # finding 6: a bug (here a TypeError every cycle) waited 30, 60, 120, 240 s, then reset
+    # the board, after every boot
+    machine = fakeboard.use()[0]
+    b = board()
+    cap = Capture()
+    try:
+        a = app.App(config(), Broken(*[TypeError("unsupported types")] * 12), b)
+        mainloop.run(a, b, 12)
+    finally:
+        lines = cap.stop()
+    assert b.waits == [30, 60, 120, 240, 480, 900, 900, 900, 900, 900, 900]
+    assert [e for e in machine.events if e[0] == "reset"] == []
+    said = [ln for ln in lines if "TypeError: unsupported types" in ln]
+    assert len(said) == 12 and "next try in 30 s" in said[0]
+    assert "test_app_recovery" in said[0]  # where it was raised, for the person who reads it
+    assert a.saved["error"].startswith("TypeError: unsupported types")
+
+
+def test_roles_that_are_not_strings_are_ignored_not_a_crash():
+    # finding 6: a role order [1, 2], or names [null, 1] in bearer_on_behalf_of, raised
+    # TypeError in the app (its ", ".join), which counted it as a crash
+    fakeboard.use()
+    reset(profile="zaikio")
+    faults({"kind": "json", "status": 200, "body": [1, 2], "path": "/api/v1/roles"})
+    _, cfg, sec = files("roles_types")
+    a = boot(cfg, sec)
+    assert a.roles == [] and a.last_error is None and a.board.waits == [5]
+    fakeboard.use()  # RTC memory cleared: no saved token
+    reset(profile="zaikio", token_format="opaque")
+    faults({"kind": "patch", "path": "/oauth/",
+            "fields": {"bearer_on_behalf_of": {"roles": [None, 1, "owner", {"x": 1}]}}})
+    _, cfg, sec = files("roles_types2")
+    a = boot(cfg, sec)
+    assert a.roles == ["owner"] and a.board.waits == [5]
+
+
+def _memory_boot(path, clock):
+    from board import Board
+
+    b = fakeboard.ClockedBoard(Board(log=lambda *a: None), clock)
+    a = app.App(config(interval=60), Broken(*[MemoryError()] * 400), b,
+                Shared(FileStore(path)).part("a"), clock=clock)
+    return a, b
+
+
+def test_a_memory_error_that_persists_resets_the_board_at_most_once_a_day():
+    # the one reset left: a MemoryError through every cycle for an hour, gc.collect() before
+    # each retry; remembered in the app's state, so the reset cannot loop
+    machine = fakeboard.use()[0]
+    for wall in (1796083200 + 7 * 86400, None):  # the wall clock set, and unset
+        path = fakeboard.workdir("memreset") + "/state.json"
+        clock = FakeClock(wall=wall)
+        a, b = _memory_boot(path, clock)
+        raises(machine.ResetCalled, mainloop.run, a, b)
+        assert b.waits == [30, 60, 120, 240, 480, 900, 900, 900]  # 3,630 s: over an hour
+        assert a.memory.load()["reset"] == (wall and clock.unix_time() or 0)
+        a, b = _memory_boot(path, clock)  # the board boots again, and memory is still short
+        raises(machine.ResetCalled, mainloop.run, a, b)
+        assert 86400 <= sum(b.waits) < 86400 + 900, sum(b.waits)  # a day before the next
+        assert len([e for e in machine.events if e[0] == "reset"]) == 2
+        del machine.events[:]
+
+
+def test_a_memory_error_that_passes_never_resets():
+    machine = fakeboard.use()[0]
+    clock = FakeClock()
+    from board import Board
+
+    b = fakeboard.ClockedBoard(Board(log=lambda *a: None), clock)
+    errors = [MemoryError()] * 7  # 30 + 60 + ... + 900 s: over half an hour, then a good cycle
+    a = app.App(config(interval=60), Broken(*(errors + [None] + errors)), b, clock=clock)
+    mainloop.run(a, b, 16)
+    assert [e for e in machine.events if e[0] == "reset"] == []
+    crash = [30, 60, 120, 240, 480, 900, 900]
+    assert b.waits == crash + [60] + crash
+
+
+def test_the_crash_backoff_grows_across_deep_sleep_too():
+    # a board in deep sleep boots for every cycle: a backoff kept in RAM would stay at 30 s
+    from oauthcc.store import MemoryStore
+
+    machine = fakeboard.use()[0]
+    store = MemoryStore()
+    for ms in (30_000, 60_000, 120_000):
+        b = board()
+        a = app.App(config(sleep="deep"), Broken(TypeError("bug")), b, Shared(store).part("a"))
+        mainloop.run(a, b)  # the fake deep sleep returns: the board would boot again
+        assert machine.events[-1] == ("deepsleep", ms) and b.waits == []
+    a = app.App(config(sleep="deep"), Broken(), board(), Shared(store).part("a"))
+    mainloop.run(a, a.board, 1)  # a good cycle: the next error starts at 30 s again
+    assert "crashes" not in store.state["a"] and a.saved["error"] is None
+
+
+def test_keyboard_interrupt_and_system_exit_from_a_cycle_reach_the_repl():
+    fakeboard.use()
+    for exc in (KeyboardInterrupt, SystemExit):
+        b = board()
+        a = app.App(config(), Broken(exc()), b)
+        raises(exc, mainloop.run, a, b)
+        assert b.waits == []
+
+
+class AsyncBroken(Broken):
+    async def token(self):
+        return Broken.token(self)
+
+
+class QuickApp(aioapp.AsyncApp):
+    """An AsyncApp that records the waits it asks for and sleeps 10 ms instead."""
+
+    def crashed(self, e):
+        wait, reset_now = aioapp.AsyncApp.crashed(self, e)
+        self.asked.append((wait, reset_now))
+        return 0.01, reset_now
+
+
+def test_aioapp_survives_any_error_and_the_users_tasks_keep_running():
+    # aioapp.run had no crash handling: any error ended the app and cancelled every task
+    ticks = []
+
+    async def ticker():
+        while True:
+            ticks.append(1)
+            await asyncio.sleep(0.005)
+
+    a = QuickApp(config(cycles=4), AsyncBroken(TypeError("bug"), MemoryError(), KeyError("x")))
+    a.asked = []
+
+    async def main():
+        t = asyncio.create_task(ticker())
+        got = await aioapp._cycles(a, ())
+        alive = not t.done()
+        t.cancel()
+        return got, alive
+
+    got, alive = asyncio.run(main())
+    assert got is a and alive and len(ticks) >= 3
+    assert a.asked == [(30, False), (60, False), (120, False)]  # never a reset on asyncio
+    assert a.last_error is None
+
+
+def test_aioapp_keyboard_interrupt_reaches_the_repl():
+    a = QuickApp(config(cycles=3), AsyncBroken(KeyboardInterrupt()))
+    a.asked = []
+    raises(KeyboardInterrupt, asyncio.run, aioapp._cycles(a, ()))
+
+
+# -- 2. a store that cannot write never ends the app --------------------------------------
+
+
+def test_unwritable_rtc_memory_never_ends_the_app():
+    # finding 1: the token was received, the save raised, token() raised, App.failed saved
+    # again and raised again
+    machine = fakeboard.use()[0]
+    machine.rtc_fail = OSError(28)  # ENOSPC, on every write
+    reset(profile="zaikio")
+    _, cfg, sec = files("rtcfail", cycles=3)
+    cap = Capture()
+    try:
+        a = boot(cfg, sec)
+    finally:
+        lines = cap.stop()
+    assert a.last_error is None and a.roles == ["owner", "admin"] and a.board.waits == [5, 5]
+    assert len(token_requests()) == 1  # the token received is kept in RAM and used
+    assert len(cap.having("[state] not saved")) == 1, lines  # said once, not every cycle
+
+
+def test_unwritable_state_file_never_ends_the_app():
+    # a directory where the temporary file goes (any host), a full flash (/dev/full, where
+    # os.symlink exists), a read-only directory (where the tests do not run as root)
+    fakeboard.use()
+    tmp = "build/tests/%s/tmpdir/state.json.tmp" % sys.implementation.name
+    for rm in (os.rmdir, os.remove):  # left by an interrupted run, workdir() cannot clear it
+        try:
+            rm(tmp)
+        except OSError:
+            pass
+    d = fakeboard.workdir("tmpdir")
+    _, cfg, sec = _files_in(d, cycles=3, state_file=d + "/state.json")
+    blocks = [(os.mkdir, os.rmdir)]
+    if hasattr(os, "symlink"):
+        blocks.append((lambda p: os.symlink("/dev/full", p), os.remove))
+    if hasattr(os, "getuid") and os.getuid() != 0:
+        blocks.append((lambda p: os.chmod(d, 0o500), lambda p: os.chmod(d, 0o700)))
+    for block, unblock in blocks:
+        block(tmp)
+        try:
+            reset(profile="zaikio")
+            cap = Capture()
+            try:
+                a = boot(cfg, sec)
+            finally:
+                lines = cap.stop()
+            assert a.last_error is None and a.roles == ["owner", "admin"]
+            assert a.board.waits == [5, 5] and len(token_requests()) == 1
+            assert len(cap.having("[state] not saved")) == 1, lines
+        finally:
+            unblock(tmp)
+
+
+def _files_in(d, **config):
+    cfg = {"profile": "zaikio", "base_url": url(), "scope": [SCOPE],
+           "api_url": url("/api/v1/resource"), "interval": 5, "cycles": 2, "repl_window": 0,
+           "watchdog": 10, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
+    cfg.update(config)
+    fakeboard.write_json(d + "/config.json", cfg)
+    fakeboard.write_json(d + "/secrets.json", {"client_id": CLIENT_ID,
+                                               "client_secret": CLIENT_SECRET})
+    return d, d + "/config.json", d + "/secrets.json"
+
+
+# -- 3. the Date fallback: an implausible date is refused, a wrong one does not stay ------
+
+
+class Tls:
+    """A client that fails certificate verification: latched, the next attempt in `wait`."""
+
+    def __init__(self, wait):
+        self.token_url = url("/oauth/access_token")
+        self.wait = wait
+        self.fail()
+
+    def fail(self, error=None):
+        self.latched = self.error = error or OAuthError("tls_verification_failed",
+                                                        "certificate not yet valid")
+
+    def token(self):
+        raise self.error
+
+    def next_attempt_in_ms(self):
+        return self.wait
+
+
+def _heads():
+    return [e for e in control("/_stub/log") if e["method"] == "HEAD"]
+
+
+def test_the_date_fallback_refuses_an_implausible_date():
+    # finding 5: the RTC was set to 2100-01-01 and to 9999-12-31 by the token server's Date
+    from board import Board
+
+    machine, _, ntptime, _ = fakeboard.use()
+    ntptime.clear(failures=-1)
+    reset(profile="zaikio")
+    a = app.App(config(), Tls(HOUR * 1000), Board(log=lambda *a: None),
+                clock=fakeboard.BoardClock(machine))
+    for date in ("Fri, 01 Jan 2100 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT",
+                 "Tue, 01 Jan 2019 00:00:00 GMT", "Mon, 30 Nov 2026 23:59:59 GMT",
+                 "Sun, 01 Jan 2040 00:00:00 GMT"):
+        faults({"kind": "status", "status": 200, "headers": {"Date": date}, "path": "/"})
+        a.clock_from_server()
+        assert machine.rtc_datetime is None, date
+    assert len(_heads()) == 5
+    a.clock_from_server()  # the stub's own Date: now, after the release
+    assert machine.rtc_datetime is not None and machine.rtc_datetime[0] >= 2026
+    assert a.saved["date"] > 1796083200  # set by the fallback: not verified yet
+
+
+def test_a_tls_failure_while_the_clock_came_from_the_fallback_takes_the_clock_again():
+    # a captive portal's Date (plausible, wrong): every certificate looks expired; the latch
+    # allows one attempt after the long backoff, and the clock is taken again before it
+    from board import Board
+
+    machine, _, ntptime, _ = fakeboard.use()
+    clock = FakeClock()
+    for wait in (None, HOUR * 1000):  # today's latch (None), and latch13's long wait
+        ntptime.clear(failures=-1)  # UDP blocked: NTP never answers
+        machine.rtc_datetime = None
+        reset(profile="zaikio")
+        c = Tls(wait)
+        a = app.App(config(ntp_timeout=0.1), c, Board(log=lambda *a: None),
+                    clock=fakeboard.BoardClock(machine, clock))
+        a.clock()  # NTP fails, the clock is unset: the Date fallback
+        assert machine.rtc_datetime is not None and len(_heads()) == 1 and a.saved["date"]
+        calls = ntptime.calls
+        assert a.cycle() >= 60  # TLS fails: the long wait, and the clock is suspect
+        clock.advance(60_000)
+        a.clock()  # before the next attempt: NTP first, then the Date again
+        assert ntptime.calls > calls and len(_heads()) == 2
+        calls = ntptime.calls
+        a.cycle()  # the same latch again, refused without the network: nothing to retake
+        clock.advance(60_000)
+        a.clock()
+        assert ntptime.calls == calls and len(_heads()) == 2
+        # NTP answers again (its retry every ten minutes): it overrides the fallback
+        ntptime.clear()
+        clock.advance(600_000)
+        a.clock()
+        assert ntptime.calls == 1 and "date" not in a.saved and a.saved["ntp"]
+        c.fail()  # a new TLS failure with the clock from NTP: NTP again, not the Date
+        a.cycle()
+        a.clock()
+        assert ntptime.calls == 2 and len(_heads()) == 2
+
+
+def test_a_suspect_clock_is_taken_again_after_deep_sleep():
+    # the flag that asks for the clock again lives in RAM; the suspicion itself ("date" in
+    # the state) survives deep sleep, and a wake with it takes the clock again
+    from board import Board
+
+    from oauthcc.store import MemoryStore
+
+    machine, _, ntptime, _ = fakeboard.use()
+    ntptime.clear(failures=-1)
+    reset(profile="zaikio")
+    store, clock = MemoryStore(), FakeClock()
+
+    def wake():
+        return app.App(config(ntp_timeout=0.1), Tls(HOUR * 1000), Board(log=lambda *a: None),
+                       Shared(store).part("a"), clock=fakeboard.BoardClock(machine, clock))
+
+    a = wake()
+    a.clock()
+    a.cycle()  # TLS fails; the board deep-sleeps through the long wait
+    assert len(_heads()) == 1 and store.state["a"]["date"]
+    clock.advance(HOUR * 1000)
+    wake().clock()  # the RTC kept running, so the clock is set, but it is still suspect
+    assert len(_heads()) == 2
+
+
+# -- 4. corrupt state at boot never loops ----------------------------------------------------
+
+
+def test_corrupt_app_state_at_boot_is_discarded_and_rewritten():
+    # finding 7: "configuration rejected every 60 s forever"; on CPython 40 KB of "[" raised
+    # RecursionError at boot
+    machine = fakeboard.use()[0]
+    reset(profile="zaikio")
+    for junk in ('{"a": "a", "c": 5}', '{"a": {"error": 5, "ntp": "x", "reset": -1, "z": 1}}',
+                 '{"a": {"ntp": 1e999, "date": [1], "error": "' + "e" * 3000 + '"}}',
+                 "[" * 40000, '{"a": {"ntp": {"a": {}}}, "c": {"key": 7, "failures": "x"}}'):
+        d = fakeboard.workdir("corrupt")
+        with open(d + "/state.json", "w") as f:
+            f.write(junk)
+        _, cfg, sec = _files_in(d, cycles=2, state_file=d + "/state.json")
+        a = boot(cfg, sec)
+        assert a.last_error is None and a.board.waits == [5], junk[:40]
+        with open(d + "/state.json") as f:
+            st = json.load(f)  # rewritten at the next save
+        assert sorted(st) == ["a", "c"] and "token" in st["c"], junk[:40]
+        assert sorted(st["a"]) == ["error", "ntp"] and st["a"]["error"] is None
+    for junk in (b"oc1" + b"[" * 2000, b'oc1{"a": {"ntp": "x"}}', b"oc1" + b"\x00" * 100):
+        machine = fakeboard.use()[0]
+        machine.rtc_memory = junk
+        reset(profile="zaikio")
+        _, cfg, sec = files("corrupt_rtc")
+        a = boot(cfg, sec)
+        assert a.last_error is None and a.board.waits == [5], junk[:40]
+        assert RTCStore(machine.RTC()).load()["a"]["error"] is None
+
+
+def test_client_state_that_breaks_the_client_is_discarded_not_a_configuration_error():
+    # finding 7: once the key matched, fields of the wrong type made the client constructor
+    # raise, which the app reported as "configuration rejected", every 60 s, forever
+    fakeboard.use()
+    d = fakeboard.workdir("badclient")
+    _, cfg, sec = _files_in(d, cycles=2, state_file=d + "/state.json")
+    key = app.make_client(settings.load(cfg), settings.load(sec, "secrets.json")).state()["key"]
+    for bad in ({"latched": "invalid_client"}, {"next": "soon", "failures": 1.5},
+                {"token": {"exp": 4102444800}}, {"failures": None, "latched": [1, 2, 3, 4, 5]}):
+        reset(profile="zaikio")
+        bad["key"] = key
+        fakeboard.write_json(d + "/state.json", {"c": bad})
+        cap = Capture()
+        try:
+            a = boot(cfg, sec, board(stop_after=5))
+        finally:
+            lines = cap.stop()
+        assert cap.having("configuration rejected") == [], (bad, lines)
+        assert a.last_error is None and a.board.waits == [5], bad
+        assert len(token_requests()) == 1
+        with open(d + "/state.json") as f:
+            assert "token" in json.load(f)["c"]
+
+
+def test_a_boot_failure_that_is_not_the_configuration_is_not_called_one():
+    fakeboard.use()
+    reset(profile="zaikio")
+    _, cfg, sec = files("bootfail")
+    real, calls = mainloop.make_client, []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        if len(calls) < 3:
+            raise MemoryError("memory allocation failed, allocating 4096 bytes")
+        return real(*args, **kw)
+
+    mainloop.make_client = flaky
+    cap = Capture()
+    try:
+        a = boot(cfg, sec)
+    finally:
+        mainloop.make_client = real
+        lines = cap.stop()
+    assert a.last_error is None and a.board.waits == [60, 60, 5]
+    assert cap.having("configuration") == [], lines
+    assert len(cap.having("MemoryError: memory allocation failed")) == 2, lines
+
+
+def test_aioapp_boots_over_a_corrupt_state_file():
+    reset(profile="zaikio")
+    d = fakeboard.workdir("aiocorrupt")
+    with open(d + "/state.json", "w") as f:
+        f.write("[" * 40000)
+    cfg = {"profile": "zaikio", "base_url": url(), "interval": 0.01, "cycles": 2,
+           "scope": [SCOPE], "api_url": url("/api/v1/resource"), "state_file": d + "/state.json"}
+    a = asyncio.run(aioapp.run(cfg, {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}))
+    assert a.last_error is None and a.roles == ["owner", "admin"]
+    with open(d + "/state.json") as f:
+        assert "token" in json.load(f)["c"]  # the same layout as the blocking app's
+
+
+# -- 5. the app sleeps the library's wait, and says a latch once ----------------------------
+
+
+def test_a_permanent_error_is_said_once_per_latch_with_the_next_attempt():
+    fakeboard.use()
+    for wait, waits, when in ((None, [60, 60, 60], "after a configuration change"),
+                              (HOUR * 1000, [3600, 3600, 3600], "in 3600 s (20")):
+        b = board()
+        c = Tls(wait)
+        c.fail(OAuthError("invalid_client", "Client authentication failed", 401))
+        cap = Capture()
+        try:
+            a = app.App(config(), c, b, clock=FakeClock())
+            mainloop.run(a, b, 4)
+            c.fail(OAuthError("invalid_client", "again, after the long wait", 401))
+            mainloop.run(a, b, 1)  # a new latch (the one attempt failed): said again
+        finally:
+            lines = cap.stop()
+        said = cap.having("permanent error")
+        assert b.waits == waits and len(said) == 2, lines
+        assert when in said[0] and "invalid_client" in said[0], said[0]
+        assert a.saved["error"].startswith("invalid_client")
+
+
+def test_a_latch_flag_works_as_well_as_the_latched_error():
+    # the client may say "latched" as a flag (True/False) rather than the error: the app then
+    # tells latches apart by the error raised, and False is no latch
+    fakeboard.use()
+    b = board()
+    c = Tls(HOUR * 1000)
+    c.latched = True
+    cap = Capture()
+    try:
+        a = app.App(config(), c, b, clock=FakeClock())
+        mainloop.run(a, b, 3)
+        c.latched, c.wait = False, 2000
+        mainloop.run(a, b, 1)
+    finally:
+        lines = cap.stop()
+    assert len(cap.having("permanent error")) == 1 and b.waits == [3600, 3600], lines
+    assert len(cap.having("failed: tls_verification_failed")) == 1, lines
+
+
+def test_no_failure_sleeps_in_a_tight_loop():
+    fakeboard.use()
+    b = board()
+    errors = [OSError(113)] * 6 + [OAuthError("http_503", status=503)] * 3
+    c = Broken(*errors, wait=0)
+    a = app.App(config(interval=0), c, b)
+    mainloop.run(a, b, 9)
+    assert min(b.waits) >= 5 and len(b.waits) == 8, b.waits
+    c.wait = -5  # a library that says "now" or less while failing: the app's own floor
+    c.errors = [OSError(110)] * 3
+    mainloop.run(a, b, 3)
+    assert min(b.waits) >= 5
+
+
+# -- 6. logs: server text sanitised, no secret in any line ----------------------------------
+
+
+def _clean(lines):
+    for ln in lines:
+        for bad in ("\r", "\n", "\x1b", "\x00", "\x9b"):
+            assert bad not in ln, repr(ln)
+        assert len(ln) <= 260, len(ln)
+
+
+def test_server_text_in_the_apps_log_lines_is_sanitised():
+    # finding 11: error_description was logged raw, so a server could forge log lines
+    from board import Board
+
+    fakeboard.use()
+    reset(profile="zaikio")
+    forged = "line1\r\n[app] roles: owner, admin\x1b[2J\x00\x9b" + "x" * 5000
+    faults({"kind": "json", "status": 400, "path": "/oauth/",
+            "body": {"error": "invalid_request", "error_description": forged}},
+           {"kind": "patch", "path": "/oauth/", "fields": {"scope": "a\r\nb\x1b[31m"}},
+           {"kind": "json", "status": 200, "path": "/api/v1/roles",
+            "body": ["own\x1b[31mer", "ad\r\nmin"]})
+    _, cfg, sec = files("sanitise", cycles=3, interval=60)
+    cfg, sec = settings.load(cfg), settings.load(sec, "secrets.json")
+    clock = FakeClock()
+    b = fakeboard.ClockedBoard(Board(log=lambda *a: None), clock)
+    cap = Capture()
+    try:
+        a = app.App(cfg, app.make_client(cfg, sec, clock=clock), b, Shared(RTCStore(
+            fakeboard.use()[0].RTC())).part("a"), sec, clock=clock)
+        mainloop.run(a, b, 3)
+    finally:
+        lines = cap.stop()
+    assert a.last_error is None and len(token_requests()) == 2
+    assert cap.having("invalid_request: line1") and cap.having("[oauthcc]")
+    assert cap.having("token: scope=a") and cap.having("roles: own?[31mer, ad??min")
+    _clean(lines)
+    assert 0 < len(a.memory.load()["error"] or "x") <= 120
+
+
+def test_no_secret_or_token_in_the_apps_log_lines():
+    # test_leaks.py searches the library's lines; this, the app's new paths: a crash whose
+    # text holds the secret and the token, a latch, a store that fails, the Date fallback
+    machine, _, ntptime, _ = fakeboard.use()
+    secret, wifi = "Sup3r:s3cret/+%&= \u00fc-xxxxxxxx", "wifi-Pa55-word"
+    reset(profile="zaikio", clients=[{"client_id": CLIENT_ID, "client_secret": secret,
+                                      "granted_scopes": None}])
+    machine.rtc_fail = OSError(28)
+    ntptime.clear(failures=-1)
+    secrets = {"client_id": CLIENT_ID, "client_secret": secret, "wifi_password": wifi}
+    _, cfg, sec = files("nosecret", secrets, cycles=2, ntp_timeout=0.2)
+    cap = Capture()
+    try:
+        a = boot(cfg, sec)
+        t = a._token
+        b = a.board
+        a.client = Broken(ValueError("bad %s and %s or %s" % (t.access_token, secret, wifi)),
+                          ValueError("refresh %s" % t.refresh_token))
+        mainloop.run(a, b, 2)
+        reset(profile="zaikio")  # the secret is refused now: invalid_client, latched
+        a.client = app.make_client(a.config, secrets)
+        mainloop.run(a, b, 2)
+        a.saved.pop("ntp", None)
+        machine.rtc_datetime = None
+        a.clock_from_server()
+    finally:
+        lines = cap.stop()
+    assert cap.having("ValueError: bad ***") and cap.having("permanent error")
+    assert cap.having("[state] not saved") and cap.having("clock set from")
+    text = "\n".join(lines + [repr(a.saved)])
+    for needle in (secret, wifi, t.access_token, t.refresh_token, "Pa55", "s3cret/"):
+        assert needle not in text, "a secret in the app's log lines"
