@@ -10,6 +10,8 @@
   certificate and key for mutual TLS);
 - removes stale copies: /oauthcc/, modules no longer in the library, and every .py that would
   shadow an .mpy (MicroPython imports x.py before x.mpy);
+- the modules it replaced are dropped from sys.modules on the board, so --run (or an import at
+  the REPL) loads the new ones, never a copy kept from before the deploy;
 - --set-clock sets the board's RTC to UTC (`mpremote rtc --set` would write local time);
 - --run then runs main.py and shows its output (Ctrl-C stops it on the board as well and
   leaves the board at its REPL).
@@ -28,6 +30,7 @@ from pathlib import Path
 from toolchain import (
     ROOT,
     ToolchainError,
+    app_modules,
     build_app,
     build_library,
     check_mpy,
@@ -63,9 +66,12 @@ print("DEPLOY-STATE " + json.dumps({"hash": {p: _h(p) for p in %s}, "lib": _ls("
       "top": _ls(""), "libdir": _ls("lib")}))
 """
 
-# Runs on the board: make folders, remove stale files (a folder recursively).
+# Runs on the board: forget the modules deploy replaces (the next import loads them afresh),
+# make folders, remove stale files (a folder recursively).
 _PREPARE = """
-import os
+import os, sys
+for k in [k for k in sys.modules if k.split(".")[0] in %s]:
+    del sys.modules[k]
 def _rm(p):
     try:
         for n in os.listdir(p):
@@ -203,7 +209,7 @@ def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=6
         raise DeployError("unexpected answer from the board: %s" % out[-400:])
     state = json.loads(out.split("DEPLOY-STATE ", 1)[1].splitlines()[0])
     remove = stale(state, files)
-    b.exec(_PREPARE % json.dumps(remove))
+    b.exec(_PREPARE % (json.dumps(["oauthcc"] + app_modules()), json.dumps(remove)))
     copy = [p for p in sorted(files) if state["hash"].get(p) != sha256(files[p])]
     args = []
     for p in copy:
