@@ -12,6 +12,7 @@ import time
 
 import deploy
 import pytest
+import virtual_board
 from conftest import ROOT, stub_server
 from toolchain import find
 from virtual_board import VirtualBoard, sigint_caught
@@ -56,16 +57,26 @@ def spawned():
             p.stdout.close()
 
 
+def sigint_as_in_a_terminal():
+    """In the child before exec: SIGINT's default action, so that Python there turns it into
+    KeyboardInterrupt. An ignored SIGINT is inherited (and kept by Python): a background job of
+    a non-interactive shell (`pytest &` in a CI script) has it, and mpremote would ignore the
+    Ctrl-C these tests send. Only signal(): nothing here takes a lock another thread may hold."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_main(spawned, port, cmd=None):
     """main.py running on the board, through mpremote (or cmd), once its first cycle is done
-    and it sleeps."""
+    and it sleeps; cmd takes Ctrl-C (SIGINT) as from a terminal."""
     cmd = cmd or [find("mpremote"), "connect", port, "resume", "exec",
                   "exec(open('main.py').read())"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+                         stdin=subprocess.DEVNULL, start_new_session=True,
+                         preexec_fn=sigint_as_in_a_terminal)
     spawned.append(p)
     out = read_until(p.stdout.fileno(), LOOPING.encode(), 30)
     assert LOOPING.encode() in out, out
+    assert sigint_caught(p.pid), "%s does not handle SIGINT" % cmd[0]  # Ctrl-C can reach it
     return p, out
 
 
@@ -159,6 +170,54 @@ def test_ctrl_c_at_a_prompt_or_under_kbd_intr_off_is_a_character(tmp_path):
             read_until(fd, b"\0", 1)
             os.write(fd, b"print(6 * 7)\r")
             assert b"42" in read_until(fd, b"42")
+        finally:
+            os.close(fd)
+
+
+def running(fd, vb, line, timeout=10):
+    """Type a line at the board's friendly REPL; return once it runs (kbd_intr on). Not at
+    the first prompt: there the process has a SIGINT handler (the CPython that hosts the
+    unix port) until MicroPython ran a line."""
+    os.write(fd, line + b"\r")
+    end = time.monotonic() + timeout
+    while not sigint_caught(vb.proc.pid) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert sigint_caught(vb.proc.pid), line
+
+
+def test_ctrl_c_soon_after_one_is_held_back_not_dropped(tmp_path, monkeypatch):
+    """A Ctrl-C sooner than HOLD_OFF after a SIGINT (the next mpremote's can come 0.2 s after
+    the last one's) still stops the code that started since, once the hold-off is over; one
+    for code that ended meanwhile (the board printed) is not sent to the code after it."""
+    stopped = b"KeyboardInterrupt: \n>>> "  # not what a 0x03 read as a character prints
+    hold_off = 2.0  # the case at hand on a loaded machine too: each step below takes ms
+    monkeypatch.setattr(virtual_board, "HOLD_OFF", hold_off)
+    with VirtualBoard(tmp_path / "board") as vb:
+        fd = os.open(vb.port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            assert read_until(fd, b">>> ").endswith(b">>> ")
+            os.write(fd, b"import time\r")  # from now on no SIGINT handler at the prompt
+            assert read_until(fd, b"\n>>> ").endswith(b"\n>>> ")
+            running(fd, vb, b"time.sleep(60)")
+            t0 = time.monotonic()  # the bridge's first SIGINT comes after this
+            os.write(fd, b"\x03")
+            assert stopped in read_until(fd, stopped)
+            running(fd, vb, b"time.sleep(60)")
+            os.write(fd, b"\x03")
+            assert time.monotonic() - t0 < hold_off  # inside the hold-off
+            assert stopped in read_until(fd, stopped, hold_off + 10) and vb.alive
+            t1 = time.monotonic()  # the second SIGINT came between t0 + hold_off and t1
+
+            running(fd, vb, b"time.sleep(0.5); print('slept')")
+            os.write(fd, b"\x03")
+            assert time.monotonic() - (t0 + hold_off) < hold_off  # inside that one's hold-off
+            assert b"slept\n>>> " in read_until(fd, b"slept\n>>> ")  # it ended by itself
+            running(fd, vb, b"time.sleep(60)")  # after the REPL read 0x03 as a character
+            time.sleep(max(t1 + hold_off + 0.5 - time.monotonic(), 0))  # the hold-off is over
+            out = read_until(fd, b"\0", 0.5)
+            assert sigint_caught(vb.proc.pid) and b"KeyboardInterrupt" not in out, out
+            os.write(fd, b"\x03")
+            assert stopped in read_until(fd, stopped) and vb.alive
         finally:
             os.close(fd)
 

@@ -10,8 +10,12 @@ Like a board's USB REPL, Ctrl-C (0x03) from the host interrupts running code: th
 in a pty reads 0x03 as a character, so the bridge sends micropython SIGINT, but only while its
 SIGINT handler is installed (code runs with kbd_intr on). At a prompt, and under
 kbd_intr(-1) as in `mpremote mount`, the handler is the default one, which would end the
-process: there 0x03 is only passed on, as it always is. Board output nobody reads is kept up
-to a limit, then dropped, so an app keeps running with no mpremote attached.
+process: there 0x03 is only passed on, as it always is. A second SIGINT before MicroPython took
+the first ends it too: a Ctrl-C that comes sooner than HOLD_OFF after a SIGINT waits for the
+rest of it (the next mpremote's Ctrl-C must stop the code the last one started), unless the
+board prints meanwhile (its code may have ended, and its REPL read 0x03 as a character).
+Board output nobody reads is kept up to a limit, then dropped, so an app keeps running with no
+mpremote attached.
 
 Unix-port differences: a soft reset ends the process (always use `mpremote ... resume`), and
 stat("") fails, so `cp -r` or `cp a b :` into the root fail: mkdir, then copy files by name.
@@ -60,6 +64,7 @@ class VirtualBoard:
         self._stop = threading.Event()
         self._fds = []
         self._sigint_at = -HOLD_OFF
+        self._held = False  # a Ctrl-C that came during the hold-off, sent when it ends
         self._thread = None
 
     def start(self):
@@ -90,15 +95,21 @@ class VirtualBoard:
             os.set_blocking(fd, False)
         while not self._stop.is_set():
             try:
+                wait = self._sigint_at + HOLD_OFF - time.monotonic() if self._held else 0.1
                 ready, writable, _ = select.select(
-                    [board_m, host_m], [fd for fd in pending if pending[fd]], [], 0.1)
+                    [board_m, host_m], [fd for fd in pending if pending[fd]], [],
+                    min(max(wait, 0), 0.1))
                 for fd in ready:
                     data = os.read(fd, 4096)
                     if not data:
                         raise OSError("eof")
-                    if fd == host_m and b"\x03" in data:
+                    if fd == board_m:
+                        self._held = False  # its code may have ended: see the module doc
+                    elif b"\x03" in data:
                         self._interrupt()
                     pending[other[fd]] += data
+                if self._held and time.monotonic() - self._sigint_at >= HOLD_OFF:
+                    self._interrupt()
                 del pending[host_m][:-BACKLOG]
                 for fd in writable:
                     try:
@@ -111,11 +122,17 @@ class VirtualBoard:
                 time.sleep(0.05)
 
     def _interrupt(self):
-        """Ctrl-C from the host: KeyboardInterrupt in running code, as on a board."""
+        """Ctrl-C from the host: KeyboardInterrupt in running code, as on a board (during the
+        hold-off it is held back, to be sent when it ends)."""
         now = time.monotonic()
-        if now - self._sigint_at >= HOLD_OFF and sigint_caught(self.proc.pid):
-            self._sigint_at = now
-            self.proc.send_signal(signal.SIGINT)
+        self._held = False
+        if not sigint_caught(self.proc.pid):
+            return  # at a prompt: a character
+        if now - self._sigint_at < HOLD_OFF:
+            self._held = True
+            return
+        self._sigint_at = now
+        self.proc.send_signal(signal.SIGINT)
 
     @property
     def alive(self):
