@@ -403,3 +403,23 @@ def test_what_an_answer_allows_to_keep():
         assert (t._conn is not None) == kept and pool.sockets[0].closes == (0 if kept else 1), raw
         t.close()
         assert pool.sockets[0].closes == 1
+
+
+def test_a_tls_connection_the_server_closed_while_idle_is_retried_once_too():
+    # the TLS forms of a closed connection (close_notify, EOF, a reset under the record
+    # layer) differ by runtime and by transport: each one retried, once
+    base = os.getenv("STUB_TLS_URL")
+    for make in TRANSPORTS:
+        for hangup in ({"kind": "hangup"}, {"kind": "hangup", "seconds": 0.2}):
+            reset(profile="generic")
+            s = Session(make, ca=os.getenv("STUB_CA_DER"))
+            try:
+                faults(hangup)
+                assert s("GET", base + API).status == 401
+                if "seconds" in hangup:
+                    time.sleep(0.5)
+                assert s("GET", base + API).status == 401, (make, hangup)
+                (_, a), (_, b) = served()
+                assert a != b and len(s.pool.opened) == 2, (make, hangup)
+            finally:
+                s.close()
