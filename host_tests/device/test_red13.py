@@ -518,3 +518,45 @@ def test_a_garbage_ntp_time_in_the_state_does_not_widen_the_date_window():
         assert machine.rtc_datetime is None, "the RTC set to %r" % (machine.rtc_datetime,)
     finally:
         fakeboard.forget()
+
+
+# -- 12. a watchdog timeout the port refuses ends main() before the loop -------------------
+
+
+def test_a_watchdog_timeout_the_port_refuses_never_ends_main():
+    # Scenario: the default "watchdog": 120 on an rp2 (Pico W), whose WDT takes at most
+    # 8388 ms (Board.disarm knows: it tries 2**30 - 1 ms, then 8388); or "watchdog": 3000000
+    # (35 days, "hardly ever") on an ESP32, whose machine.WDT cannot take 3e9 ms (more than
+    # its machine word). The fake machine.WDT refuses both with ValueError. Observed:
+    # Board.arm lets the error out, mainloop._main calls it outside any try, and main() ends
+    # before the first cycle: the board sits at the REPL for good, with a default
+    # configuration on rp2. Expected: a timeout the port refuses is cut to the longest it
+    # takes (as disarm does), or reported and retried like any bad value; the loop runs.
+    machine = fakeboard.use()[0]
+    try:
+        for most, watchdog in ((8388, 120), (0x3FFFFFFF, 3_000_000)):
+            machine.clear()
+            machine.WDT_MAX_MS = most
+            reset(profile="zaikio")
+            d = fakeboard.workdir("red13_wdt")
+            cfg = {"profile": "zaikio", "base_url": url(), "api_url": url("/api/v1/resource"),
+                   "scope": ["Org/b1475f65-236c-58b8-96e1-e1778b43beb7.zaikio.machines.rw"],
+                   "interval": 5, "cycles": 1, "repl_window": 0, "watchdog": watchdog,
+                   "wifi_ssid": "home", "repl_flag": d + "/noloop"}
+            fakeboard.write_json(d + "/config.json", cfg)
+            fakeboard.write_json(d + "/secrets.json", {"client_id": "device-1",
+                                                       "client_secret": "s3cret"})
+            from board import Board
+
+            b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
+            emit, app.emit = app.emit, lambda line: None
+            try:
+                a = mainloop.main(d + "/config.json", d + "/secrets.json", b)
+            except Exception as e:  # noqa: BLE001
+                raise AssertionError("watchdog %s s, port max %d ms: main() ended before the "
+                                     "loop: %r" % (watchdog, most, e))
+            finally:
+                app.emit = emit
+            assert a is not None and a.last_error is None, (most, watchdog)
+    finally:
+        fakeboard.forget()
