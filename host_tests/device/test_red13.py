@@ -563,6 +563,36 @@ def test_a_watchdog_timeout_the_port_refuses_never_ends_main():
         fakeboard.forget()
 
 
+# -- 13. the first latch after a few network errors waits half a day ------------------------
+
+
+def test_the_first_latch_after_network_errors_waits_the_first_window():
+    # Scenario: a board boots into a flaky Wi-Fi: five connection errors (backed off 1, 2, 4,
+    # 8, 16 s), then the hub answers ungranted_scope (the grant is made an hour later).
+    # Observed: backoff.failed takes the latch window's exponent from _failures, which
+    # counts every failure in a row, so this first latch waits 12 to 24 h (1 h << 5, cut to
+    # a day) instead of "half to all of a window of 1 h" (README; test_app: "the first: 30
+    # min to 1 h"), and a fleet that met a network blip is a day late, not an hour.
+    # Expected: the long wait doubles with permanent failures in a row only.
+    clock = FakeClock()
+    n = [0]
+
+    def server(method, u, body, headers):
+        n[0] += 1
+        if n[0] <= 5:
+            raise OSError(113, "EHOSTUNREACH")
+        return refusal(400, "ungranted_scope")
+
+    c = client(Server(server), clock)
+    for _ in range(6):
+        raises(ESCAPES, c.token)
+        if c.latched is None:
+            clock.advance(c.next_attempt_in_ms())
+    assert c.latched is not None and c.latched.error == "ungranted_scope"
+    wait = c.next_attempt_in_ms()
+    assert wait <= 3_600_000, "the first latch waits %.1f h" % (wait / 3_600_000)
+
+
 # -- holds: checked and not a finding (the claims of "Storage" on a real LittleFS) -----------
 
 
