@@ -2,8 +2,8 @@
 # clock would. Each test names its scenario and what should happen instead; each FAILS on the
 # code it was written against (device/ unchanged, the lead decides the fixes), on both
 # runtimes unless its comment says otherwise, but those named test_holds_..., which check a
-# claim that held (at the end). Scripted transports and a fake clock: no test
-# waits for real time, every loop is bounded.
+# claim that held (at the end). Scripted transports (the stub where the app needs a real
+# one) and a fake clock: no test waits for real time, every loop is bounded.
 import json
 import sys
 
@@ -19,7 +19,7 @@ from oauthcc.http import Response
 from oauthcc.store import MemoryStore
 from support import FakeClock, control, faults, raises, reset, url
 
-NEEDS_STUB = True  # the Date fallback's HEAD (test_a_garbage_ntp_time_...)
+NEEDS_STUB = True  # the Date fallback's HEAD, and mainloop.main with a whole configuration
 TOKEN_URL = "http://as.example/oauth/token"
 API = "http://as.example/api/v1/resource"
 ROLES = "http://as.example/api/v1/roles"
