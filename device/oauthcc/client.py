@@ -298,9 +298,19 @@ class ClientCore:
             h.update(headers)
         return body, h
 
+    _refused = None  # the renewed token the API refused too (see _renew_after)
+
     def _renew_after(self, r, t, attempt):
-        """The 401 rule: True once (renew and retry), never twice for one call."""
-        if r.status != 401 or attempt:
+        """The 401 rule: one forced renewal and retry per call, for a token the API stopped
+        accepting. When the renewed token is refused too, the fault is the API's: no more
+        forced renewals for that token (until it expires, or a call with it succeeds), so an
+        API answering 401 to everything is not a token request per call."""
+        if r.status != 401:
+            if self._refused is t:
+                self._refused = None  # the API takes it again
+            return False
+        if attempt or self._refused is t:
+            self._refused = t
             return False
         self._say("API answered 401: renewing the token once")
         if self._token is t:  # a concurrent call may have renewed it already
@@ -342,8 +352,9 @@ class TokenClient(ClientCore):
                 err = e
 
     def request(self, method, url, body=None, headers=None):
-        """Call an API with the bearer token. A 401 answer gets exactly one forced renewal and
-        one retry. The token is only sent to the token URL's origin and api_origins."""
+        """Call an API with the bearer token. A 401 answer gets one forced renewal and one
+        retry, none while the token it renewed to was refused too (see _renew_after). The
+        token is only sent to the token URL's origin and api_origins."""
         body, h = self._api_prepare(url, body, headers)
         for attempt in (0, 1):
             t = self.token()
