@@ -40,7 +40,9 @@ def test_state_is_a_json_dict_of_the_documented_fields():
     c.token()
     s = c.state()
     # "auth" only once a search found a method other than the first
-    assert sorted(s) == ["failures", "key", "refresh_token", "token", "v"] and s["v"] == 1
+    # "at": when it was saved, beside a time (a clock set back since is not believed)
+    assert sorted(s) == ["at", "failures", "key", "refresh_token", "token", "v"]
+    assert s["v"] == 1 and s["at"] == clock.unix_time()
     assert s["failures"] == 0 and s["refresh_token"] == "r1"
     assert s["token"]["access_token"] == "t1" and s["token"]["exp"] == clock.unix_time() + 600
     assert json.loads(json.dumps(s)) == s
