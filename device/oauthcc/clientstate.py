@@ -4,7 +4,7 @@
 # only module besides client.py that reads and writes ClientCore's fields.
 from ._port import DAY_MS, b64encode, const
 from .errors import OAuthError
-from .grant import Token
+from .grant import Token, vschar
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)
@@ -70,7 +70,8 @@ def restore(c, s):
     c._failures = _int(s.get("failures"), _MAX_FAILURES) or 0
     c._latches = min(_int(s.get("latches"), _MAX_FAILURES) or 0, c._failures)
     c.latched = _latched(s.get("latched"))
-    c._refresh = _text(s.get("refresh_token"))
+    rt = s.get("refresh_token")
+    c._refresh = rt if vschar(rt) else None  # as at receipt (grant.parse)
     if s.get("auth") in c._tries:  # only a method this configuration may use
         c._method = s["auth"]
     if now is None:
