@@ -293,6 +293,26 @@ def test_a_refresh_grant_that_keeps_failing_falls_back_to_client_credentials():
         assert s.grants() == ["client_credentials", "refresh_token", "client_credentials"]
 
 
+def test_the_minimum_lifetime_counts_from_the_answer_of_a_slow_server():
+    # a server 15 s slow that sends expires_in 0: the 10 s minimum counted from the start of
+    # the request had passed at the answer, a token request per call; from the answer, the
+    # token serves the calls of the next seconds
+    clock = FakeClock()
+
+    def slow(method, u, body, headers):
+        clock.advance(15_000)
+        return answer("tok%d" % len(s.sent), expires_in=0)
+
+    s = Scripted(slow)
+    c = scripted_client(s, clock)
+    t = c.token()
+    assert t.expires_in == 10 and c.token() is t
+    clock.advance(5000)
+    assert c.token() is t and len(s.tokens()) == 1
+    clock.advance(5000)  # past the minimum: renewed
+    assert c.token() is not t and len(s.tokens()) == 2
+
+
 def _refresh_broken(s, broken):
     # client credentials answered, the refresh grant with `broken` (a Response, or raised)
     def server(method, u, body, headers):
