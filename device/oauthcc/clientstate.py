@@ -18,7 +18,7 @@ _MAX_NESTING = const(8)  # a token whose extra fields nest deeper is not restore
 #   failures       failed attempts in a row (the exponent of the backoff)
 #   latches        the permanent errors among them (the exponent of the long wait)
 #   latched        [error, description, status] of the permanent error of the last attempt
-#   at             Unix seconds when the state was saved
+#   at             Unix seconds when the state was saved (beside "next" or "token")
 #   next           Unix seconds before which no attempt is made
 #   token          the access token's fields, "exp" its end in Unix seconds
 #   refresh_token
