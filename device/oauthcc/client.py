@@ -170,53 +170,44 @@ class ClientCore:
                 try:
                     return (yield from self._grant("refresh_token", rt))
                 except (OAuthError, OSError, MemoryError) as e:
-                    if not isinstance(e, OAuthError) or e.retryable:
+                    if not isinstance(e, OAuthError) or e.retryable or self._refresh is None:
+                        # (None: clientauth.search tried the client credentials already)
                         if self._token is None:
                             # expired: the next attempt asks with the client credentials, a
                             # refresh grant that keeps failing cannot keep the device out
                             self._refresh = None
                         raise
                     # invalid_grant (expired or revoked), or a server that will not refresh:
-                    # the client credentials still work, so drop the refresh token and use
-                    # them (a refusal that can be the encoding: the other methods, see search)
+                    # the client credentials still work, so drop the refresh token and use them
                     self._refresh = None
                     self._say("refresh refused (%s): new client-credentials grant" % e.error)
-                    from .clientauth import searching
-
-                    return (yield from self._grant("client_credentials", None, searching(self, e)))
             return (yield from self._grant("client_credentials"))
         except (OAuthError, OSError, MemoryError) as e:
             self._failed(e)
             raise
 
-    def _grant(self, grant_type, rt=None, e=None):
-        # e: a refusal of the refresh grant that can be the encoding: this client-credentials
-        # grant goes on with the other methods at once (at most three requests in all)
+    def _grant(self, grant_type, rt=None):
         c = self._clock
-        start = c.ticks_ms()
-        if e is None:
-            m = self._method or self._tries[0]
-            if m == "jwt":
-                from .assertion import build  # client_secret_jwt: the secret stays here
+        m = self._method or self._tries[0]
+        if m == "jwt":
+            from .assertion import build  # client_secret_jwt: the secret stays here
 
-                body, headers = build(self, grant_type, rt)
-            else:
-                body, headers = grant.build(self.client_id, self._secret, grant_type,
-                                            self.scope, rt, self.params, m)
-            r = yield "POST", self.token_url, body, headers
-            body = headers = None
-            try:
-                t = grant.parse(r.status, r.headers, r.body, c.unix_time())
-            except OAuthError as x:
-                if rt is not None:
-                    raise  # the refresh grant: _obtain decides, the search runs once (search)
-                e = x
-        if e is not None:
+            body, headers = build(self, grant_type, rt)
+        else:
+            body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope,
+                                        rt, self.params, m)
+        start = c.ticks_ms()
+        r = yield "POST", self.token_url, body, headers
+        body = headers = None
+        try:
+            t = grant.parse(r.status, r.headers, r.body, c.unix_time())
+        except OAuthError as e:
             from .clientauth import search  # a refusal: auto's other methods, if any (or raise)
 
-            t = yield from search(self, e, grant_type)
+            t = yield from search(self, e, rt)
         if t.refresh_token is None:
-            t.refresh_token = rt  # the server keeps the old refresh token valid
+            # the server keeps the old refresh token valid (None after a refused refresh)
+            t.refresh_token = self._refresh
         if t.expires_in is None:
             from . import jwt
 

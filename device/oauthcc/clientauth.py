@@ -56,24 +56,29 @@ def searching(c, e):
     return None
 
 
-def search(c, e, grant_type):
+def search(c, e, rt):
     """After c's method (the one found, else the first) was refused with e: the other ones in
-    order, with the client-credentials grant (a refused refresh grant is not searched: at most
-    three requests in all), while the refusal can be the encoding. A method found and then
-    refused (a server upgraded to decode Basic as RFC 6749 says) is forgotten and searched
-    for again, so the device comes back by itself. Returns the Token of the first that works,
-    which c then keeps using (and says so); raises the first refusal, its description naming
-    what was tried, when every one was refused, or what else came."""
+    order, while the refusal can be the encoding, with the client-credentials grant: a
+    refused refresh grant (rt) is not searched, its fallback is (c drops the refresh token),
+    so one refusal costs at most three requests. A method found and then refused (a server
+    upgraded to decode Basic as RFC 6749 says) is forgotten and searched for again, so the
+    device comes back by itself. Returns the Token of the first that works, which c then
+    keeps using (and says so); raises the first refusal, its description naming what was
+    tried, when every one was refused, or what else came."""
     if searching(c, e) is None:
         raise e  # pinned, or a refusal no encoding explains
     from .grant import build, parse
 
     tried = [c._method or c._tries[0]]
     c._method = None  # refused: found again below, or the first of _tries next time
+    if rt is not None:
+        c._refresh = None
+        c._say("refresh refused (%s): new client-credentials grant" % e.error)
     for m in c._tries:
         if m in tried:
             continue
-        body, headers = build(c.client_id, c._secret, grant_type, c.scope, None, c.params, m)
+        body, headers = build(c.client_id, c._secret, "client_credentials", c.scope, None,
+                              c.params, m)
         r = yield "POST", c.token_url, body, headers
         try:
             t = parse(r.status, r.headers, r.body, c._clock.unix_time())

@@ -78,7 +78,7 @@ def _finite(v):
 def vschar(s):
     """True for a refresh token as RFC 6749 appendix A has it: 1*VSCHAR, printable ASCII.
     Anything else (a lone surrogate that no encoding takes, a CR) is not kept or sent."""
-    return isinstance(s, str) and s != "" and all(" " <= ch <= "~" for ch in s)
+    return isinstance(s, str) and s != "" and " " <= min(s) and max(s) <= "~"
 
 
 def parse(status, headers, body, now=None):
