@@ -116,6 +116,10 @@ class App:
         self.board = board
         self.memory = memory
         self.time = clock or _clock
+        if board is not None and client is not None:
+            # the watchdog is fed before every request of a cycle: no feed is further apart
+            # than one request (its deadline, plus DNS), however many requests a cycle makes
+            client.on_request = board.feed
         self.password = secrets["wifi_password"] if secrets else ""
         # no log line may show these (nor the token, see _scrub)
         self._hidden = [secrets[k] for k in ("client_secret", "wifi_password")
