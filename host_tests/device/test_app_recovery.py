@@ -55,7 +55,7 @@ def files(name, secrets=None, **config):
     d = fakeboard.workdir(name)
     cfg = {"profile": "zaikio", "base_url": url(), "scope": [SCOPE],
            "api_url": url("/api/v1/resource"), "interval": 5, "cycles": 2, "repl_window": 0,
-           "watchdog": 10, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
+           "watchdog": 60, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
     cfg.update(config)
     fakeboard.write_json(d + "/config.json", cfg)
     fakeboard.write_json(d + "/secrets.json", secrets or {
@@ -309,7 +309,7 @@ def test_unwritable_state_file_never_ends_the_app():
 def _files_in(d, **config):
     cfg = {"profile": "zaikio", "base_url": url(), "scope": [SCOPE],
            "api_url": url("/api/v1/resource"), "interval": 5, "cycles": 2, "repl_window": 0,
-           "watchdog": 10, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
+           "watchdog": 60, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
     cfg.update(config)
     fakeboard.write_json(d + "/config.json", cfg)
     fakeboard.write_json(d + "/secrets.json", {"client_id": CLIENT_ID,
