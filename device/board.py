@@ -87,7 +87,7 @@ class Board:
             try:
                 ntptime.settime()
                 return True
-            except (OSError, OverflowError, IndexError) as e:  # timeout, DNS, short answer
+            except Exception as e:  # timeout, DNS, a short or garbled answer: all NTP failures
                 self.log("[board] NTP %s: %r" % (ntptime.host, e))
             _sleep_ms(_POLL_MS)
 
@@ -113,14 +113,26 @@ class Board:
     # -- watchdog ----------------------------------------------------------------------------
 
     def arm(self, timeout_ms):
-        """Start the hardware watchdog (once started, it cannot be stopped on ESP32)."""
+        """Start the hardware watchdog (once started, it cannot be stopped on ESP32). A timeout
+        the port refuses (rp2 takes at most 8388 ms; an ESP32 cannot convert 3e9 ms) is cut to
+        the longest it takes below it, and said so. Never raises: False when none is armed."""
         if not timeout_ms or not _has("machine", "WDT"):
             return False
         import machine
 
-        self.wdt = machine.WDT(timeout=int(timeout_ms))
-        self.wdt_ms = int(timeout_ms)
-        return True
+        want = int(timeout_ms)
+        for ms in (want,) + tuple([m for m in WDT_LONGEST_MS if m < want]):
+            try:
+                self.wdt = machine.WDT(timeout=ms)
+            except Exception as e:  # ValueError, OverflowError: too long for this port
+                self.log("[board] watchdog: the port refuses %d ms (%r)" % (ms, e))
+                continue
+            self.wdt_ms = ms
+            if ms < want:
+                self.log("[board] watchdog armed at %d ms, the port's longest, not %d" % (
+                    ms, want))
+            return True
+        return False
 
     def feed(self):
         if self.wdt is not None:
