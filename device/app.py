@@ -13,6 +13,8 @@ _LINE = const(240)  # the longest log line: server text beyond it is cut
 _CRASH_MAX_S = const(900)  # an unexpected error waits 30 s, 60 s, ... this long
 _MEM_RESET_MS = const(3_600_000)  # MemoryError in every cycle this long: a reset may help
 _DAY_S = const(86_400)  # and at most one reset a day
+_ROLES_MAX = const(4096)  # bytes of a role order (a list of names) read at most
+_ROLES_DEPTH = const(2)  # [ and { nested in it at most (names are strings: 1)
 
 
 def clean(text, n=_LINE):
@@ -244,16 +246,24 @@ class App:
         return False
 
     def roles_from(self, t, r):
-        """Report the token's active roles from the role order answer r (GET roles_url)."""
+        """Report the token's active roles from the role order answer r (GET roles_url). An
+        answer that is no role order is a failed step (OAuthError "invalid_roles": backed off
+        like an API failure, and fetched again); it is read only when small and shallow
+        enough (server data: the nesting of 16 KB of "[" costs a MemoryError, a
+        RecursionError on CPython)."""
         from oauthcc.roles import active_roles
 
-        try:
-            order = r.json() if r.status == 200 else None
-        except ValueError:
-            order = None
+        order = None
+        b = r.body
+        if r.status == 200 and len(b) <= _ROLES_MAX and not (
+                b.count(b"[") + b.count(b"{") > _ROLES_DEPTH and _deeper(b)):
+            try:
+                order = r.json()
+            except (ValueError, MemoryError, RuntimeError):  # RuntimeError: CPython's recursion
+                pass
         if not isinstance(order, list):  # the token is not taken: roles are fetched again
-            say("roles: GET %s -> %d, trying again next cycle" % (self.roles_url, r.status))
-            return
+            raise OAuthError("invalid_roles", "GET %s -> %d: not a role order" % (
+                self.roles_url, r.status), r.status, retryable=True)
         # names only: a server's order or names may hold anything ([1, 2], [null])
         self.roles = [n for n in active_roles(t, order) if isinstance(n, str)]
         say("roles:", ", ".join(self.roles) if self.roles else "(none)")
@@ -398,6 +408,12 @@ class App:
             if self._saving:
                 say("state not saved (%s: %s): going on without" % (type(e).__name__, e))
             self._saving = False
+
+
+def _deeper(body):
+    from oauthcc.untrusted import deeper  # the token answers' check, loaded only when needed
+
+    return deeper(body, _ROLES_DEPTH)
 
 
 def _where(e):

@@ -212,7 +212,9 @@ def test_api_failures_back_off_and_roles_are_fetched_again():
            {"kind": "close", "path": "/api/v1/resource"},
            {"kind": "close", "path": "/api/v1/resource"})
     a, b = run("apifail", cycles=4, interval=60)
-    assert b.waits == [5, 10, 60]  # the token was fine: the app's own backoff, not 1 s
+    # the token was fine: the app's own backoff, not 1 s; a failed role order is a failed
+    # step (no API call in that cycle), like a failed API call
+    assert b.waits == [5, 10, 20]
     assert len([e for e in log() if e["path"] == "/api/v1/roles"]) == 2
     assert a.roles == ["owner", "admin"] and a.last_error is None
     assert len(token_requests()) == 1
