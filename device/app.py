@@ -32,6 +32,14 @@ def clean(text, n=_LINE):
 emit = print  # where the lines go (tests collect them)
 
 
+def bounded(s):
+    """s seconds as a wait both loops can take: 0 to a day (no board waits longer), IDLE_S
+    for NaN or a negative number. TypeError for what is no number: a crash, backed off."""
+    if 0 <= s <= _DAY_S:
+        return s
+    return _DAY_S if s > _DAY_S else IDLE_S
+
+
 def say(*args):
     emit(clean("[app] " + " ".join([str(a) for a in args])))
 

@@ -121,6 +121,53 @@ def test_an_unexpected_error_is_backed_off_forever_never_a_reset():
     assert a.saved["error"].startswith("TypeError: unsupported types")
 
 
+class Waits(app.App):
+    """An App whose cycles return the given waits in turn: what no configuration gives now
+    (the schema refuses 1e999), and what the loops must survive all the same."""
+
+    def cycle(self):
+        return self.script.pop(0)
+
+
+class AsyncWaits(aioapp.AsyncApp):
+    async def cycle(self):
+        return self.script.pop(0)
+
+
+WEIRD = [float("inf"), float("nan"), -5, "soon", 10 ** 400, 30]
+# a day at most (what a board waits), IDLE_S for NaN or less than 0, a crash's 30 s for no
+# number, a day for an int too long for a float
+BOUNDED = [86_400, 60, 60, 30, 86_400]
+
+
+def test_no_wait_a_cycle_returns_ends_either_loop():
+    # finding 8 (red13): "interval": 1e999 made the first good cycle return inf, and round(inf)
+    # in mainloop.run (asyncio.sleep(inf) in aioapp) ended the loop: the board at the REPL
+    fakeboard.forget()
+    b = board()
+    a = Waits(config(), None, b)
+    a.script = list(WEIRD)
+    mainloop.run(a, b, 6)
+    assert b.waits == BOUNDED and a.crashes == 1
+    slept = []
+
+    class Asyncio:  # what aioapp._cycles takes of asyncio, its sleeps recorded
+        create_task = staticmethod(asyncio.create_task)
+
+        @staticmethod
+        async def sleep(s):
+            slept.append(s)
+
+    a = AsyncWaits(config(cycles=6), None)
+    a.script = list(WEIRD)
+    aioapp.asyncio = Asyncio
+    try:
+        asyncio.run(aioapp._cycles(a, ()))
+    finally:
+        aioapp.asyncio = asyncio
+    assert slept == BOUNDED
+
+
 def test_roles_that_are_not_strings_are_ignored_not_a_crash():
     # finding 6: a role order [1, 2], or names [null, 1] in bearer_on_behalf_of, raised
     # TypeError in the app (its ", ".join), which counted it as a crash
