@@ -16,7 +16,7 @@ from state import RTCStore, Shared
 
 from oauthcc import OAuthError
 from oauthcc.grant import Token
-from oauthcc.store import FileStore
+from oauthcc.store import FileStore, MemoryStore
 from support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -409,6 +409,34 @@ def test_the_date_fallback_refuses_an_implausible_date():
     a.clock_from_server()  # the stub's own Date: now, after the release
     assert machine.rtc_datetime is not None and machine.rtc_datetime[0] >= 2026
     assert a.saved["date"] > 1796083200  # set by the fallback: not verified yet
+
+
+def test_a_garbage_ntp_time_in_the_state_does_not_widen_the_date_window():
+    # red13 finding 13: "ntp" in another firmware's milliseconds (or a forged NTP answer's
+    # 2160) made the window end never: a Date of 9999-12-31 set the RTC
+    from board import Board
+
+    machine, _, ntptime, _ = fakeboard.use()
+    ntptime.clear(failures=-1)
+    reset(profile="zaikio")
+    in_2040 = {"kind": "status", "status": 200, "path": "/",
+               "headers": {"Date": "Sun, 01 Jan 2040 00:00:00 GMT"}}
+    for ntp, date in ((1796083200 * 1000, "Fri, 31 Dec 9999 23:59:59 GMT"),
+                      (6_000_000_000, "Fri, 31 Dec 9999 23:59:59 GMT"),
+                      (1796083200 * 1000, "Sun, 01 Jan 2040 00:00:00 GMT")):
+        mem = MemoryStore()
+        mem.state = {"ntp": ntp}
+        a = app.App(config(), Tls(HOUR * 1000), Board(log=lambda *a: None), mem,
+                    clock=fakeboard.BoardClock(machine))
+        assert a.saved["ntp"] == ntp  # kept, but it widens nothing
+        faults(dict(in_2040, headers={"Date": date}))
+        a.clock_from_server()
+        assert machine.rtc_datetime is None, ntp
+    import dateclock
+
+    # a true last sync (2036-01-01) still moves the window: 2040 is within five years of it
+    faults(in_2040)
+    assert dateclock.read(url("/t"), 2_082_844_800)[0] == 2_208_988_800
 
 
 def test_a_tls_failure_while_the_clock_came_from_the_fallback_takes_the_clock_again():
