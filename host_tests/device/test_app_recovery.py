@@ -14,8 +14,9 @@ import mainloop
 import settings
 from state import RTCStore, Shared
 
-from oauthcc import OAuthError
+from oauthcc import OAuthError, TokenClient
 from oauthcc.grant import Token
+from oauthcc.http import Response
 from oauthcc.store import FileStore, MemoryStore
 from support import (
     CLIENT_ID,
@@ -722,3 +723,197 @@ def test_no_secret_or_token_in_the_apps_log_lines():
     text = "\n".join(lines + [repr(a.saved)])
     for needle in (secret, wifi, t.access_token, t.refresh_token, "Pa55", "s3cret/"):
         assert needle not in text, "a secret in the app's log lines"
+
+
+# -- 7. what red13 found (second round): the watchdog, NTP, the role order -----------------
+
+TOKEN_URL = "http://as.example/oauth/token"
+API = "http://as.example/api/v1/resource"
+ROLES = "http://as.example/api/v1/roles"
+
+
+def answer(at, expires_in=600, refresh_token=None):
+    d = {"access_token": at, "token_type": "bearer", "expires_in": expires_in}
+    if refresh_token is not None:
+        d["refresh_token"] = refresh_token
+    return Response(200, {"content-type": "application/json"}, json.dumps(d).encode())
+
+
+class Server:
+    """A transport: answer(method, url, form body, headers) gives each Response; `took` ms of
+    the fake clock pass per request (a slow server). Keeps what was asked."""
+
+    def __init__(self, answer, clock=None, took=0):
+        self.answer = answer
+        self.clock = clock
+        self.took = took
+        self.sent = []
+
+    def request(self, method, url, body=None, headers=None, max_body=None):
+        self.sent.append((method, url, body or "", dict(headers or {})))
+        if self.took:
+            self.clock.advance(self.took)
+        return self.answer(method, url, body or "", headers or {})
+
+    def close(self):  # keep-alive: the app closes the connection before every sleep
+        pass
+
+    def tokens(self):
+        return [s for s in self.sent if s[1] == TOKEN_URL]
+
+
+def scripted(server, clock):
+    return TokenClient(TOKEN_URL, "dev-1", "s3cret", "read", api_origins=[API, ROLES],
+                       transport=server, clock=clock, rand=lambda n: n // 2)
+
+
+def scripted_config(**kw):
+    return config(api_url=API, roles_url=ROLES, interval=60, **kw)
+
+
+class Watched(fakeboard.ClockedBoard):
+    """A board whose waits advance the fake clock, keeping the time of each watchdog feed
+    (board.wait feeds every second while it sleeps, test_board)."""
+
+    def __init__(self, clock):
+        from board import Board
+
+        fakeboard.ClockedBoard.__init__(self, Board(log=lambda *a: None), clock)
+        self.fed = [clock.ticks_ms()]
+
+    def feed(self):
+        self.fed.append(self.clock.ticks_ms())
+
+    def wait(self, seconds, light=False):
+        self.waits.append(seconds)
+        for _ in range(int(seconds)):
+            self.feed()
+            self.clock.advance(1000)
+        self.feed()
+
+    def longest_unfed_ms(self):
+        self.feed()
+        f = self.fed
+        return max(self.clock.ticks_diff(f[i + 1], f[i]) for i in range(len(f) - 1))
+
+
+def test_the_watchdog_is_fed_before_every_request_of_a_slow_cycle():
+    # red13 finding 1: fed only while the board waited, joined Wi-Fi or asked NTP, so a server
+    # answering after 29 s (within the 30 s deadline) made a five-request cycle (token, roles,
+    # API 401, renewal, API) 145 s without a feed: a reset mid-cycle, every cycle
+    fakeboard.forget()
+    clock = FakeClock()
+    seen = []
+
+    def slow(method, u, body, headers):
+        if u == TOKEN_URL:
+            return answer("tok%d" % len(seen), refresh_token="rt")
+        if u == API:
+            seen.append(headers.get("Authorization"))
+            return Response(401 if len(seen) == 1 else 200, {}, b"{}")
+        return Response(200, {}, b'["owner"]')
+
+    s = Server(slow, clock, took=29_000)
+    b = Watched(clock)
+    a = app.App(scripted_config(), scripted(s, clock), b, clock=clock)
+    mainloop.run(a, b, 2)
+    # five, then the next cycle's role order (a new token) and API call
+    assert a.last_error is None and len(s.sent) == 7, s.sent
+    assert b.longest_unfed_ms() == 29_000  # one request's time, not a cycle's
+
+
+def test_a_malformed_ntp_answer_is_an_ntp_failure_and_the_cycles_go_on():
+    # red13 finding 2: ntptime's ValueError on an answer under 44 bytes escaped sync_ntp, so
+    # App.clock() raised before it planned the next sync: every cycle a crash, no token ever,
+    # though the clock was set
+    machine, _, ntptime, _ = fakeboard.use()
+    try:
+        machine.rtc_datetime = (2026, 12, 2, 2, 12, 0, 0, 0)  # the clock is set
+
+        def short():
+            ntptime.calls += 1
+            raise ValueError("buffer too small")
+
+        ntptime.settime = short
+        clock = FakeClock()
+        s = Server(lambda m, u, b, h: answer("tok") if u == TOKEN_URL else
+                   Response(200, {}, b'["owner"]'))
+        from board import Board
+
+        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
+        cap = Capture()
+        try:
+            a = app.App(scripted_config(), scripted(s, clock), b, clock=clock)
+            mainloop.run(a, b, 3)
+        finally:
+            lines = cap.stop()
+        assert ntptime.calls >= 1 and a.last_error is None
+        assert len(s.tokens()) == 1 and len(s.sent) == 5, s.sent  # token, roles, 3 API calls
+        assert not [ln for ln in lines if "unexpected error" in ln], lines
+    finally:
+        fakeboard.forget()
+
+
+def test_a_watchdog_timeout_the_port_refuses_is_cut_and_the_loop_runs():
+    # red13 finding 5: Board.arm let the port's ValueError out of main() before the first
+    # cycle: the default 120 s on an rp2 (8388 ms at most), 3,000,000 s on an ESP32
+    for most, watchdog, armed in ((8388, 120, 8388), (0x3FFFFFFF, 3_000_000, 0x3FFFFFFF)):
+        machine = fakeboard.use()[0]
+        machine.WDT_MAX_MS = most
+        reset(profile="zaikio")
+        _, cfg, sec = files("wdt_refused", watchdog=watchdog, cycles=1)
+        cap = Capture()
+        try:
+            a = boot(cfg, sec)
+        finally:
+            cap.stop()
+        assert a is not None and a.last_error is None and a.board.wdt_ms == armed, most
+        assert [e[1] for e in machine.events if e[0] == "wdt"][0] == armed
+
+
+def test_a_role_order_that_is_no_list_is_a_failed_step_backed_off():
+    # red13 finding 6 (the app's part): a roles endpoint answering 401 counted each cycle a
+    # success, fetched again at once; now a failed step, the app's own backoff (the token
+    # requests its 401s force are the library's rule, test_red13)
+    fakeboard.forget()
+    clock = FakeClock()
+    s = Server(lambda m, u, b, h: answer("tok%d" % len(s.sent)) if u == TOKEN_URL else
+               Response(401 if u == ROLES else 200, {}, b"{}"))
+    from board import Board
+
+    b = fakeboard.ClockedBoard(Board(log=lambda *a: None), clock)
+    cap = Capture()
+    try:
+        a = app.App(scripted_config(), scripted(s, clock), b, clock=clock)
+        mainloop.run(a, b, 5)
+    finally:
+        lines = cap.stop()
+    assert b.waits == [5, 10, 20, 40] and a.last_error.error == "invalid_roles"
+    assert not [x for x in s.sent if x[1] == API]  # no API call on a token without roles
+    assert cap.having("failed: invalid_roles: GET %s -> 401: not a role order" % ROLES), lines
+
+
+def test_a_deeply_nested_role_order_is_refused_cheaply():
+    # red13 finding 7: 32 KB of [ and ] (within max_body) raised RecursionError on CPython, a
+    # crash every cycle, and took 1.1 MB of heap on MicroPython: a MemoryError every cycle on
+    # a board, then a reset a day. Now refused before json.loads, as a failed step.
+    import gc
+
+    a = app.App(config(roles_url=ROLES), None)
+    t = Token("tok", extra={"bearer_on_behalf_of": {"roles": ["owner"]}})
+    mp = sys.implementation.name == "micropython"
+    for body in (b"[" * 16000 + b"]" * 16000, b"[[[" + b'"x", ' * 1000 + b"]]]",
+                 b'["' + b"x" * 5000 + b'"]'):
+        gc.collect()
+        if mp:
+            gc.disable()  # nothing collected: mem_alloc() grows by all that is allocated
+            before = gc.mem_alloc()
+        try:
+            e = raises(OAuthError, a.roles_from, t, Response(200, {}, body))
+            used = gc.mem_alloc() - before if mp else 0
+        finally:
+            gc.enable()
+        assert e.error == "invalid_roles" and a.roles is None, body[:10]
+        assert used <= 16 * 1024, "%d KB of heap for a role order" % (used // 1024)
+    a.roles_from(t, Response(200, {}, b'[["owner"], "owner", "admin"]'))  # 2 deep: read
+    assert a.roles == ["owner"]
