@@ -13,8 +13,8 @@ _LINE = const(240)  # the longest log line: server text beyond it is cut
 _CRASH_MAX_S = const(900)  # an unexpected error waits 30 s, 60 s, ... this long
 _MEM_RESET_MS = const(3_600_000)  # MemoryError in every cycle this long: a reset may help
 _DAY_S = const(86_400)  # and at most one reset a day
-_ROLES_MAX = const(4096)  # bytes of a role order (a list of names) read at most
-_ROLES_DEPTH = const(2)  # [ and { nested in it at most (names are strings: 1)
+_ROLES_MAX = const(4096)  # bytes of a role order (a flat list of names) read at most
+_ROLES_MOST = const(128)  # commas in it at most: each item parsed costs heap (4 KB of [] 100 KB)
 
 
 def clean(text, n=_LINE):
@@ -256,15 +256,15 @@ class App:
     def roles_from(self, t, r):
         """Report the token's active roles from the role order answer r (GET roles_url). An
         answer that is no role order is a failed step (OAuthError "invalid_roles": backed off
-        like an API failure, and fetched again); it is read only when small and shallow
-        enough (server data: the nesting of 16 KB of "[" costs a MemoryError, a
-        RecursionError on CPython)."""
+        like an API failure, and fetched again). Server data: it is parsed only when it can
+        be a flat list of at most _ROLES_MOST + 1 names in _ROLES_MAX bytes (16 KB of "["
+        cost a MemoryError, CPython a RecursionError; 4 KB of "[]," 100 KB of heap)."""
         from oauthcc.roles import active_roles
 
         order = None
         b = r.body
-        if r.status == 200 and len(b) <= _ROLES_MAX and not (
-                b.count(b"[") + b.count(b"{") > _ROLES_DEPTH and _deeper(b)):
+        if r.status == 200 and len(b) <= _ROLES_MAX and b.count(b",") <= _ROLES_MOST and not (
+                b.count(b"[") + b.count(b"{") > 1 and _deeper(b)):
             try:
                 order = r.json()
             except (ValueError, MemoryError, RuntimeError):  # RuntimeError: CPython's recursion
@@ -296,9 +296,10 @@ class App:
     def failed(self, e):
         """Seconds to wait after a failed round: the library's wait, or the app's own.
 
-        A permanent error waits what next_attempt_in_ms() says (the long backoff; None: no
-        attempt before a configuration change, and the app looks again every IDLE_S), and is
-        said once per latch. Never less than 5 s: no failure turns into a tight loop.
+        A permanent error waits what next_attempt_in_ms() says (the long backoff, never None
+        from this library; a client that says None is asked again every IDLE_S), and is said
+        once per latch. A failed API call or role order with a good token waits the app's own
+        backoff. Never less than 5 s: no failure turns into a tight loop.
         """
         self.last_error = e
         self.failures += 1
@@ -421,7 +422,7 @@ class App:
 def _deeper(body):
     from oauthcc.untrusted import deeper  # the token answers' check, loaded only when needed
 
-    return deeper(body, _ROLES_DEPTH)
+    return deeper(body, 1)  # "[" inside a name is no nesting
 
 
 def _where(e):

@@ -896,14 +896,17 @@ def test_a_role_order_that_is_no_list_is_a_failed_step_backed_off():
 def test_a_deeply_nested_role_order_is_refused_cheaply():
     # red13 finding 7: 32 KB of [ and ] (within max_body) raised RecursionError on CPython, a
     # crash every cycle, and took 1.1 MB of heap on MicroPython: a MemoryError every cycle on
-    # a board, then a reset a day. Now refused before json.loads, as a failed step.
+    # a board, then a reset a day. Now refused before json.loads, as a failed step, and so
+    # is a wide one (4 KB of empty lists took 100 KB) or one of more than 129 names.
     import gc
 
     a = app.App(config(roles_url=ROLES), None)
     t = Token("tok", extra={"bearer_on_behalf_of": {"roles": ["owner"]}})
     mp = sys.implementation.name == "micropython"
+    wide = b"[" + b"[]," * 1364 + b"[]]"  # 4 KB: 1365 lists, 100 KB of heap on the unix port
+    names = b"[" + b'"a",' * 200 + b'"a"]'
     for body in (b"[" * 16000 + b"]" * 16000, b"[[[" + b'"x", ' * 1000 + b"]]]",
-                 b'["' + b"x" * 5000 + b'"]'):
+                 b'["' + b"x" * 5000 + b'"]', wide, names, b'[["owner"], "admin"]'):
         gc.collect()
         if mp:
             gc.disable()  # nothing collected: mem_alloc() grows by all that is allocated
@@ -915,5 +918,5 @@ def test_a_deeply_nested_role_order_is_refused_cheaply():
             gc.enable()
         assert e.error == "invalid_roles" and a.roles is None, body[:10]
         assert used <= 16 * 1024, "%d KB of heap for a role order" % (used // 1024)
-    a.roles_from(t, Response(200, {}, b'[["owner"], "owner", "admin"]'))  # 2 deep: read
-    assert a.roles == ["owner"]
+    a.roles_from(t, Response(200, {}, b'["ad[m{in", "owner"' + b', "x"' * 126 + b"]"))
+    assert a.roles == ["owner"]  # a flat list of 128 names: read ("[" in a name is no nesting)
