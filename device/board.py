@@ -121,17 +121,18 @@ class Board:
         import machine
 
         want = int(timeout_ms)
-        for ms in (want,) + tuple([m for m in WDT_LONGEST_MS if m < want]):
+        for ms in (want,) + WDT_LONGEST_MS:
+            if ms > want:
+                continue
             try:
                 self.wdt = machine.WDT(timeout=ms)
-            except Exception as e:  # ValueError, OverflowError: too long for this port
-                self.log("[board] watchdog: the port refuses %d ms (%r)" % (ms, e))
+            except Exception:  # ValueError, OverflowError: too long for this port
                 continue
             self.wdt_ms = ms
             if ms < want:
-                self.log("[board] watchdog armed at %d ms, the port's longest, not %d" % (
-                    ms, want))
+                self.log("[board] watchdog: %d ms refused, armed at %d ms" % (want, ms))
             return True
+        self.log("[board] watchdog: %d ms refused, none armed" % want)
         return False
 
     def feed(self):
@@ -141,18 +142,9 @@ class Board:
     def disarm(self):
         """Before the REPL: re-arm the watchdog with its longest timeout, so a person at the
         REPL has days, not seconds, before it resets the board."""
-        if self.wdt is None:
-            return
-        import machine
-
-        for ms in WDT_LONGEST_MS:
-            try:
-                self.wdt = machine.WDT(timeout=ms)
-                self.wdt_ms = ms
-                break
-            except (ValueError, OverflowError):
-                continue
-        self.wdt.feed()
+        if self.wdt is not None:
+            self.arm(WDT_LONGEST_MS[0])  # or the longest below it the port takes (rp2)
+            self.feed()
 
     # -- sleeping ----------------------------------------------------------------------------
 

@@ -133,12 +133,13 @@ def check(data, name="config.json"):
             raise ConfigError("%r in %s must be %s%s" % (k, name, want, "" if secret else
                                                          ", not " + repr(v)[:40]))
         out[k] = v
-    if not secret and out["watchdog"]:
-        d = DEADLINE_S if out["deadline"] is None else out["deadline"]
-        if out["watchdog"] <= d + DNS_S:
+    w = out.get("watchdog")
+    if w:  # a number: checked above (none in secrets.json)
+        d = out["deadline"]
+        d = DEADLINE_S if d is None else d
+        if float(w) <= float(d) + DNS_S:
             raise ConfigError("'watchdog' in config.json (%s s) must be more than 'deadline' (%s "
-                              "s) + %d s: a slow request would reset the board"
-                              % (out["watchdog"], d, DNS_S))
+                              "s) + %d s: a slow request would reset the board" % (w, d, DNS_S))
     return out
 
 
