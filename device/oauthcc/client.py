@@ -19,6 +19,7 @@ class ClientCore:
     """
 
     _Transport = None  # the shell's default transport class (None: transport.Transport)
+    on_request = None  # called with no arguments before each request sent (a watchdog's feed)
 
     def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="auto",
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
@@ -305,6 +306,14 @@ class ClientCore:
 
     _refused = None  # the renewed token the API refused too (see _renew_after)
 
+    def _send(self, *req):
+        # every request of both shells, token and API alike, goes out here: on_request first,
+        # so a blocking app feeds its watchdog between the requests of one call
+        f = self.on_request
+        if f is not None:
+            f()
+        return self._transport.request(*req)
+
     def _renew_after(self, r, t, attempt):
         """The 401 rule: one forced renewal and retry per call, for a token the API stopped
         accepting. When the renewed token is refused too, the fault is the API's: no more
@@ -352,7 +361,7 @@ class TokenClient(ClientCore):
                 return e.value
             r = err = None
             try:
-                r = self._transport.request(*req)
+                r = self._send(*req)
             except (OAuthError, OSError, MemoryError) as e:
                 err = e
 
@@ -364,6 +373,6 @@ class TokenClient(ClientCore):
         for attempt in (0, 1):
             t = self.token()
             h["Authorization"] = "Bearer " + t.access_token
-            r = self._transport.request(method, url, body, h)
+            r = self._send(method, url, body, h)
             if not self._renew_after(r, t, attempt):
                 return r

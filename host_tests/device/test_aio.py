@@ -99,6 +99,20 @@ def test_aio_401_renews_once_and_retries_once():
     asyncio.run(main())
 
 
+def test_aio_on_request_is_called_before_every_request():
+    async def main():
+        reset(profile="zaikio")
+        c = zaikio()
+        seen = []
+        c.on_request = lambda: seen.append(len(log()))
+        await c.request("GET", url("/api/v1/resource"))
+        control("/_stub/expire", {})
+        assert (await c.request("GET", url("/api/v1/resource"))).status == 200
+        assert seen == [0, 1, 2, 3, 4] and len(log()) == 5
+
+    asyncio.run(main())
+
+
 def test_aio_many_tasks_share_one_renewal():
     async def main():
         reset(profile="zaikio")

@@ -240,6 +240,19 @@ def test_401_renews_once_and_retries_once():
                      ("/api/v1/resource", 200)]
 
 
+def test_on_request_is_called_before_every_request_token_and_api_alike():
+    # the app's watchdog feed: a call of five requests (token, API 401, renewal, API) feeds
+    # before each, so no feed is further apart than one request's deadline
+    reset(profile="zaikio")
+    c = zaikio(api_origins=[url()])
+    seen = []
+    c.on_request = lambda: seen.append(len(log()))  # requests the stub had seen by then
+    assert c.request("GET", url("/api/v1/resource")).status == 200
+    control("/_stub/expire", {})
+    assert c.request("GET", url("/api/v1/resource")).status == 200
+    assert seen == [0, 1, 2, 3, 4] and len(log()) == 5
+
+
 def test_401_twice_is_returned_not_looped():
     reset(profile="zaikio")
     c = zaikio(api_origins=[url()])

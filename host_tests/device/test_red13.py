@@ -7,7 +7,6 @@
 # findings (3, 4, 6a, 9, 10, 11, 12) were fixed and their tests moved to test_clientauth,
 # test_client, test_clientstate and test_latch; the model test drives them too.
 import json
-import sys
 
 import app
 import fakeboard
@@ -15,10 +14,8 @@ import mainloop
 import settings
 
 from oauthcc import TokenClient
-from oauthcc.grant import Token
 from oauthcc.http import Response
-from oauthcc.store import MemoryStore
-from support import FakeClock, control, faults, raises, reset, url
+from support import FakeClock, raises
 
 NEEDS_STUB = True  # the Date fallback's HEAD, and mainloop.main with a whole configuration
 TOKEN_URL = "http://as.example/oauth/token"
@@ -69,108 +66,6 @@ def app_config(**kw):
     return settings.check(c)
 
 
-class Watched(fakeboard.ClockedBoard):
-    """A board whose waits advance the fake clock, recording each watchdog feed (board.wait
-    feeds before and after sleeping) by the fake clock."""
-
-    def __init__(self, clock):
-        from board import Board
-
-        fakeboard.ClockedBoard.__init__(self, Board(log=lambda *a: None), clock)
-        self.fed = [clock.ticks_ms()]
-
-    def feed(self):
-        self.fed.append(self.clock.ticks_ms())
-
-    def wait(self, seconds, light=False):
-        self.feed()
-        fakeboard.ClockedBoard.wait(self, seconds, light)
-        self.feed()
-
-    def longest_unfed_ms(self):
-        self.feed()
-        f = self.fed
-        return max(self.clock.ticks_diff(f[i + 1], f[i]) for i in range(len(f) - 1))
-
-
-# -- 1. a slow server starves the watchdog: a reset in the middle of a cycle, every cycle ----
-
-
-def test_a_slow_server_never_starves_the_watchdog():
-    # Scenario: a token server and API that answer every request after 29 s (within the 30 s
-    # deadline: they work, slowly), and an API that refuses the first token once (revoked on
-    # the server: the documented one forced renewal and retry). The default watchdog is
-    # 120 s ("more than deadline plus DNS", README). Observed: mainloop feeds the watchdog only
-    # in board.wait/connect/sync_ntp, never inside App.cycle(), which makes five requests here
-    # (token, roles, API 401, renewal, API): 145 s unfed, so on a board the watchdog resets it
-    # mid-cycle, and after the boot the same again: a reset loop while the server is slow.
-    # A refused refresh with a special secret makes six token requests (180 s) on its own.
-    # Expected: the watchdog is fed between the requests of a cycle (or each cycle is bounded
-    # below the watchdog timeout), so no feed gap ever exceeds `watchdog`.
-    fakeboard.forget()
-    clock = FakeClock()
-    seen = []
-
-    def slow(method, u, body, headers):
-        if u == TOKEN_URL:
-            return answer("tok%d" % len(seen), refresh_token="rt")
-        if u == API:
-            seen.append(headers.get("Authorization"))
-            return Response(401 if len(seen) == 1 else 200, {}, b"{}")
-        return Response(200, {}, b'["owner"]')
-
-    s = Server(slow, clock, took=29_000)
-    b = Watched(clock)
-    cfg = app_config()
-    a = app.App(cfg, client(s, clock), b, clock=clock)
-    mainloop.run(a, b, 2)
-    assert a.last_error is None and len(s.sent) >= 5, s.sent
-    gap = b.longest_unfed_ms()
-    assert gap <= cfg["watchdog"] * 1000, "%d s without a watchdog feed" % (gap // 1000)
-
-
-# -- 2. a short NTP answer stops every cycle, though the clock is set -----------------------
-
-
-def test_a_malformed_ntp_answer_does_not_stop_the_cycles():
-    # Scenario: the daily NTP re-sync gets a UDP answer shorter than 44 bytes (a middlebox, a
-    # hostile network, a broken server). micropython-lib's ntptime does
-    # struct.unpack("!I", msg[40:44]) and raises ValueError("buffer too small") on
-    # MicroPython (struct.error on CPython); Board.sync_ntp catches only OSError,
-    # OverflowError and IndexError. Observed: App.clock() raises before it sets the next NTP
-    # time, mainloop counts a crash, and every later round does the same: no token, no API
-    # call, ever, while the NTP answer stays short (the clock was set and fine all along).
-    # Expected: a malformed NTP answer is an NTP failure like a timeout (retried in ten
-    # minutes), and the cycles go on.
-    machine, _, ntptime, _ = fakeboard.use()
-    try:
-        machine.rtc_datetime = (2026, 12, 2, 2, 12, 0, 0, 0)  # the clock is set
-
-        def short():
-            ntptime.calls += 1
-            raise ValueError("buffer too small")
-
-        ntptime.settime = short
-        clock = FakeClock()
-        s = Server(lambda m, u, b, h: answer("tok") if u == TOKEN_URL else
-                   Response(200, {}, b'["owner"]'))
-        from board import Board
-
-        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
-        lines = []
-        emit, app.emit = app.emit, lines.append
-        try:
-            a = app.App(app_config(), client(s, clock), b, clock=clock)
-            mainloop.run(a, b, 3)
-        finally:
-            app.emit = emit
-        assert ntptime.calls >= 1
-        assert len(s.tokens()) == 1 and len(s.sent) >= 3, (s.sent, lines)
-        assert not [ln for ln in lines if "unexpected error" in ln], lines
-    finally:
-        fakeboard.forget()
-
-
 # -- 5. a roles endpoint answering 401: a token request per cycle (the library's 401 storm:
 # test_client.py) -----------------------------------------------------------------------------
 
@@ -197,154 +92,6 @@ def test_a_roles_endpoint_answering_401_is_not_a_token_request_every_cycle():
     finally:
         app.emit = emit
     assert len(s.tokens()) <= 3, "%d token requests in 10 cycles" % len(s.tokens())
-
-
-# -- 7. a roles answer nested deep ----------------------------------------------------------
-
-
-def test_a_deeply_nested_roles_answer_is_refused_cheaply():
-    # Scenario: GET /api/v1/roles answers 16 KB of "[" and "]" (within max_body). Token
-    # answers are checked for nesting before json.loads (untrusted.deeper); the role order is
-    # not (Response.json() in App.roles_from, which catches ValueError only). Observed:
-    # CPython raises RecursionError, out of the cycle: a crash every cycle (30 s ... 15 min),
-    # the API call never made. MicroPython parses it, allocating about 1.1 MB: on an ESP32
-    # (36 to 110 KB free) a MemoryError every cycle, which after an hour resets the board,
-    # once a day for as long as the server answers so ("a reset cannot fix what a server
-    # sends, so none of these causes one", README). Expected: the role order is bounded like a
-    # token answer (nesting checked first), refused as "trying again next cycle", in little
-    # heap, on both runtimes.
-    import gc
-
-    a = app.App(app_config(), None)
-    t = Token("tok", extra={"bearer_on_behalf_of": {"roles": ["owner"]}})
-    r = Response(200, {}, b"[" * 16000 + b"]" * 16000)
-    lines = []
-    emit, app.emit = app.emit, lines.append
-    gc.collect()
-    mp = sys.implementation.name == "micropython"
-    if mp:
-        gc.disable()  # nothing collected: mem_alloc() grows by all that is allocated
-        before = gc.mem_alloc()
-    try:
-        a.roles_from(t, r)
-        used = gc.mem_alloc() - before if mp else 0
-    finally:
-        gc.enable()
-        app.emit = emit
-    assert used <= 64 * 1024, "%d KB of heap for a 32 KB role order" % (used // 1024)
-
-
-# -- 9. a configuration number of 1e999 ends the loop ----------------------------------------
-
-
-def test_an_infinite_number_in_config_json_never_ends_the_loop():
-    # Scenario: config.json says "interval": 1e999 (someone's "for ever"; JSON reads it as
-    # infinity on both runtimes). settings.check takes it (a number >= 0). Observed: the
-    # first good cycle returns inf, mainloop.run's say("next cycle in %d s" % round(wait))
-    # raises OverflowError outside its try, and main() ends: the board sits at the REPL
-    # (README: a value of the wrong kind "prints one clear message and idles ... no crash
-    # loop"). Expected: the schema refuses a number that is not finite (or the loop survives
-    # it, capping the wait at a day).
-    fakeboard.forget()
-    try:
-        cfg = app_config(interval=1e999)
-    except settings.ConfigError:
-        return  # refused by the schema, with its key named: fine
-    from board import Board
-
-    b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
-    s = Server(lambda m, u, b_, h: answer("tok") if u == TOKEN_URL else
-               Response(200, {}, b'["owner"]'))
-    emit, app.emit = app.emit, lambda line: None
-    try:
-        a = app.App(cfg, client(s, FakeClock()), b, clock=FakeClock())
-        mainloop.run(a, b, 2)
-    except Exception as e:  # noqa: BLE001
-        raise AssertionError("the loop ended: %r" % e)
-    finally:
-        app.emit = emit
-
-
-class _Named:
-    """All that App.clock_from_server reads of a client: its token URL."""
-
-    token_url = None
-    latched = None
-
-
-# -- 11. a garbage "ntp" time in the app's state opens the Date window wide -----------------
-
-
-def test_a_garbage_ntp_time_in_the_state_does_not_widen_the_date_window():
-    # Scenario: RTC memory holds the state of another firmware version that kept "ntp" in
-    # milliseconds (or a forged NTP answer once set the clock to 2160, which
-    # micropython-lib's ntptime makes of a timestamp below its minimum). _checked takes any
-    # int >= 0 for "ntp", and dateclock.read's window ends five years after max(release,
-    # last NTP): with "ntp" in ms, never. Observed: with NTP blocked and the clock unset, a
-    # Date of 9999-12-31 from the token server's origin sets the RTC. Expected: an "ntp" time
-    # in the future of any plausible clock is dropped, and the window stays five years.
-    from board import Board
-
-    machine, _, ntptime, _ = fakeboard.use()
-    try:
-        ntptime.clear(failures=-1)
-        reset(profile="zaikio")
-        cfg = settings.check({"profile": "zaikio", "base_url": url(), "wifi_ssid": "home"})
-        c = _Named()
-        c.token_url = url("/oauth/access_token")
-        mem = MemoryStore()
-        mem.state = {"ntp": 1796083200 * 1000}  # another firmware's milliseconds
-        a = app.App(cfg, c, Board(log=lambda *a: None), mem,
-                    clock=fakeboard.BoardClock(machine))
-        faults({"kind": "status", "status": 200, "path": "/",
-                "headers": {"Date": "Fri, 31 Dec 9999 23:59:59 GMT"}})
-        a.clock_from_server()
-        assert len([e for e in control("/_stub/log") if e["method"] == "HEAD"]) == 1
-        assert machine.rtc_datetime is None, "the RTC set to %r" % (machine.rtc_datetime,)
-    finally:
-        fakeboard.forget()
-
-
-# -- 12. a watchdog timeout the port refuses ends main() before the loop -------------------
-
-
-def test_a_watchdog_timeout_the_port_refuses_never_ends_main():
-    # Scenario: the default "watchdog": 120 on an rp2 (Pico W), whose WDT takes at most
-    # 8388 ms (Board.disarm knows: it tries 2**30 - 1 ms, then 8388); or "watchdog": 3000000
-    # (35 days, "hardly ever") on an ESP32, whose machine.WDT cannot take 3e9 ms (more than
-    # its machine word). The fake machine.WDT refuses both with ValueError. Observed:
-    # Board.arm lets the error out, mainloop._main calls it outside any try, and main() ends
-    # before the first cycle: the board sits at the REPL for good, with a default
-    # configuration on rp2. Expected: a timeout the port refuses is cut to the longest it
-    # takes (as disarm does), or reported and retried like any bad value; the loop runs.
-    machine = fakeboard.use()[0]
-    try:
-        for most, watchdog in ((8388, 120), (0x3FFFFFFF, 3_000_000)):
-            machine.clear()
-            machine.WDT_MAX_MS = most
-            reset(profile="zaikio")
-            d = fakeboard.workdir("red13_wdt")
-            cfg = {"profile": "zaikio", "base_url": url(), "api_url": url("/api/v1/resource"),
-                   "scope": ["Org/b1475f65-236c-58b8-96e1-e1778b43beb7.zaikio.machines.rw"],
-                   "interval": 5, "cycles": 1, "repl_window": 0, "watchdog": watchdog,
-                   "wifi_ssid": "home", "repl_flag": d + "/noloop"}
-            fakeboard.write_json(d + "/config.json", cfg)
-            fakeboard.write_json(d + "/secrets.json", {"client_id": "device-1",
-                                                       "client_secret": "s3cret"})
-            from board import Board
-
-            b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
-            emit, app.emit = app.emit, lambda line: None
-            try:
-                a = mainloop.main(d + "/config.json", d + "/secrets.json", b)
-            except Exception as e:  # noqa: BLE001
-                raise AssertionError("watchdog %s s, port max %d ms: main() ended before the "
-                                     "loop: %r" % (watchdog, most, e))
-            finally:
-                app.emit = emit
-            assert a is not None and a.last_error is None, (most, watchdog)
-    finally:
-        fakeboard.forget()
 
 
 # -- holds: checked and not a finding (the claims of "Storage" on a real LittleFS) -----------
