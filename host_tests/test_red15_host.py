@@ -1,0 +1,141 @@
+# Review of issue 15 (red15), host-only part: a server that writes on a kept connection while
+# it idles, which needs a real socket and a server thread (CPython; the device half is
+# host_tests/device/test_red15.py). Each test names its scenario, what was observed and what
+# should happen instead, and FAILS on the code it was written against (device/ unchanged).
+# The server listens on 127.0.0.1 only; every wait and loop is bounded.
+import asyncio
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "device") not in sys.path:
+    sys.path.insert(0, str(ROOT / "device"))
+
+from oauthcc.aiotransport import AsyncTransport  # noqa: E402
+from oauthcc.errors import OAuthError  # noqa: E402
+from oauthcc.transport import Transport  # noqa: E402
+
+
+def _answer(body):
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+class Idler:
+    """A 127.0.0.1 server: each connection answers every request with a 200 whose body names
+    the connection and the request ("c1r1", ...); after the first answer of the first
+    connection it waits `after` s and writes `stray` while the connection idles, then closes
+    it when `close` is true. Counts connections and requests."""
+
+    def __init__(self, stray, close, after=0.05):
+        self.stray, self.close, self.after = stray, close, after
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(4)
+        self.ls.settimeout(5)
+        self.url = "http://127.0.0.1:%d/x" % self.ls.getsockname()[1]
+        self.conns = 0
+        self.requests = []
+        self.stop = False
+        self.th = threading.Thread(target=self._serve, daemon=True)
+        self.th.start()
+
+    def _serve(self):
+        for _ in range(4):  # bounded: a test makes two or three connections
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns += 1
+            threading.Thread(target=self._conn, args=(c, self.conns), daemon=True).start()
+            if self.stop:
+                return
+
+    def _conn(self, c, n):
+        c.settimeout(5)
+        buf = b""
+        try:
+            for r in range(1, 5):  # bounded: a few requests per connection
+                while b"\r\n\r\n" not in buf:
+                    data = c.recv(4096)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                self.requests.append((n, head.split(b"\r\n")[0]))
+                c.sendall(_answer(b"c%dr%d" % (n, r)))
+                if n == 1 and r == 1:
+                    time.sleep(self.after)
+                    c.sendall(self.stray)
+                    if self.close:
+                        return
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def shut(self):
+        self.stop = True
+        self.ls.close()
+
+
+CASES = [
+    # a server's (a proxy's) idle timeout: it says 408 on the idle connection, then closes
+    # (golang.org/issue/32310: Go's transport drops such a connection, is408Message)
+    ("408 on idle", b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+     b"Content-Length: 0\r\n\r\n", True),
+    # an unasked-for whole answer, the connection left open (a late duplicate, a server bug)
+    ("stray answer", _answer(b"STALE"), False),
+    # a body one CRLF longer than its Content-Length, the CRLF written apart (two writes)
+    ("trailing CRLF", b"\r\n", False),
+]
+
+
+def _both(t, server, loop):
+    def call():
+        aw = t.request("GET", server.url)
+        return loop.run_until_complete(aw) if loop else aw
+
+    first = call()
+    time.sleep(0.3)  # idle, well within _IDLE_MS: the stray bytes have arrived
+    try:
+        second = call()
+    except (OAuthError, OSError) as e:
+        second = e
+    return first, second
+
+
+def test_bytes_a_server_sent_while_the_connection_idled_are_not_the_next_answer():
+    # Scenario: after the first answer the server writes on the kept connection before the
+    # next request (CASES: a 408 and close, a whole unasked-for answer, a trailing CRLF), as
+    # separate TCP segments, so they were not in the Reader's buffer when the first answer
+    # ended (the only check of "nothing unasked-for after it").
+    # Observed: the next request is sent on that connection and takes the idle bytes as its
+    # answer: a 408 that the server sent before it ever read the request (for the token POST:
+    # a retryable failure and a backoff, no retry on a fresh connection, since an answer
+    # "started"), the stale body "STALE" returned as the answer of a request it never
+    # answered (for the token request that could be a stray 401 invalid_client: a latch of an
+    # hour), or "bad status line" (invalid_response) from the CRLF.
+    # Expected: a kept connection is checked before reuse (readable while idle: EOF or bytes
+    # nobody asked for; urllib3's is_connection_dropped, Go's readLoop peek) and dropped, so
+    # the request goes on a fresh connection and gets its own answer ("c2r1").
+    bad = []
+    for make in (Transport, AsyncTransport):
+        for name, stray, close in CASES:
+            server = Idler(stray, close)
+            loop = asyncio.new_event_loop() if make is AsyncTransport else None
+            t = make(keepalive=True, timeout=3, deadline=5)
+            try:
+                first, second = _both(t, server, loop)
+            finally:
+                t.close()
+                if loop:
+                    loop.close()
+                server.shut()
+            assert first.body == b"c1r1", (make.__name__, name, first)
+            if not (getattr(second, "status", None) == 200 and second.body == b"c2r1"):
+                bad.append((make.__name__, name, second if isinstance(second, Exception)
+                            else (second.status, second.body)))
+    assert not bad, bad
