@@ -20,6 +20,7 @@ from support import (
     FakeClock,
     Scripted,
     answer,
+    faults,
     log,
     raises,
     refusal,
@@ -318,6 +319,60 @@ def test_holds_a_chunked_answer_with_trailers_keeps_the_connection_in_step():
     assert len(pool.sockets) == 1
     t.close()
     assert pool.sockets[0].closes == 1
+
+
+FAULTS = [
+    None,
+    {"kind": "hangup"},
+    {"kind": "hangup", "seconds": 0.05},
+    {"kind": "reset"},
+    {"kind": "close"},
+    {"kind": "truncate", "keep": 3},
+    {"kind": "raw", "data": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"},
+    {"kind": "chunked"},
+    {"kind": "slow", "seconds": 0.5},  # past the 0.3 s timeout
+]
+
+
+def test_holds_no_socket_left_open_over_cycles_of_faults():
+    # 27 cycles of a token request and an API call through one keepalive client of each
+    # shell, a fault on one of them in each cycle (hangup at once or while idle, reset, close,
+    # truncate, an answer with bytes after it, chunked, a timeout), the stub closing every
+    # connection after 2 answers; close() at the cycle's end as App.rest: never two sockets
+    # open, none left open after close()
+    from oauthcc import TokenClient
+    from oauthcc.aio import AsyncTokenClient
+
+    for cls in (TokenClient, AsyncTokenClient):
+        reset(profile="generic", requests_per_connection=2)
+        pool = Pool()
+        T = AsyncTransport if cls is AsyncTokenClient else Transport
+        t = T(pool=pool, keepalive=True, timeout=0.3, deadline=1)
+        c = cls(url("/oauth/token"), "device-1", "s3cret", transport=t,
+                api_origins=[url()])
+        loop = asyncio.new_event_loop() if cls is AsyncTokenClient else None
+        try:
+            for i in range(27):
+                f = FAULTS[i % len(FAULTS)]
+                if f is not None:
+                    f = dict(f, path="/oauth" if i % 2 else "/api")
+                    faults(f)
+                c.reset()
+                c.invalidate()
+                try:
+                    aw = c.request("GET", url("/api/v1/resource"))
+                    loop.run_until_complete(aw) if loop else aw
+                except (OAuthError, OSError):
+                    pass
+                c.close()
+                open_now = [x for x in pool.opened if x.fileno() != -1]
+                assert not open_now and pool.two == 0, (cls.__name__, i, f, len(open_now),
+                                                         pool.two)
+        finally:
+            c.close()
+            if loop:
+                loop.close()
+        assert len(pool.opened) >= 27, len(pool.opened)
 
 
 def test_holds_a_head_answer_is_kept_and_a_204_with_a_body_is_not_reused_blindly():
