@@ -303,6 +303,47 @@ def test_a_kept_connection_that_ends_late_is_not_retried_past_the_deadline():
     assert took <= 600 + 100, (took, posts)  # observed: 900 ms, the POST sent twice
 
 
+# -- 7. a watchdog cut to the port's longest, the request deadline left as it was --------
+
+
+def test_a_watchdog_cut_by_the_port_still_outlasts_every_request():
+    # Scenario: the default config (watchdog 120 s, deadline 30 s, timeout 10 s) on an rp2
+    # (Pico W: its WDT takes at most 8388 ms). settings.check requires watchdog > deadline +
+    # DNS_S of the CONFIGURED watchdog; Board.arm then cuts it to 8388 ms (red13's fix).
+    # Observed: the watchdog is armed at 8388 ms, the client keeps its 30 s deadline and 10 s
+    # per-read timeout, and on_request feeds only before each request: any request slower
+    # than 8.4 s (a TLS handshake on an RP2040 and a server answering in 6 s) resets the
+    # board, in every cycle while the server is that slow: a reset loop.
+    # Expected: what the board armed bounds the requests too (the client's deadline and
+    # timeout cut below wdt_ms minus a DNS margin, or said clearly), so no request can
+    # outlast a feed.
+    import fakeboard
+    import mainloop
+
+    machine = fakeboard.use()[0]
+    try:
+        machine.WDT_MAX_MS = 8388
+        reset(profile="zaikio")
+        d = fakeboard.workdir("red15_wdt")
+        fakeboard.write_json(d + "/config.json", {
+            "profile": "zaikio", "base_url": url(), "api_url": url("/api/v1/resource"),
+            "interval": 5, "cycles": 1, "repl_window": 0, "watchdog": 120,
+            "wifi_ssid": "home", "repl_flag": d + "/noloop"})
+        fakeboard.write_json(d + "/secrets.json", {
+            "client_id": "device-1", "client_secret": "s3cret", "wifi_password": "pw"})
+        from board import Board
+
+        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
+        a = mainloop.main(d + "/config.json", d + "/secrets.json", b)
+        t = a.client._transport
+        armed = [e[1] for e in machine.events if e[0] == "wdt"][0]
+        assert armed == 8388
+        assert t.deadline_ms < armed and t.timeout_ms < armed, (
+            t.deadline_ms, t.timeout_ms, armed)  # observed: 30000, 10000, 8388
+    finally:
+        fakeboard.forget()
+
+
 # -- near-misses that held ------------------------------------------------------------------
 
 
