@@ -344,6 +344,100 @@ def test_a_watchdog_cut_by_the_port_still_outlasts_every_request():
         fakeboard.forget()
 
 
+# -- 8. a repl_pin the port refuses: out of the loop, to the REPL, for good ----------------
+
+_RTC_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39)
+
+
+def _config(d, **extra):
+    import fakeboard
+
+    cfg = {"profile": "zaikio", "base_url": url(), "api_url": url("/api/v1/resource"),
+           "interval": 300, "cycles": 0, "repl_window": 0, "watchdog": 120,
+           "wifi_ssid": "home", "repl_flag": d + "/noloop"}
+    cfg.update(extra)
+    fakeboard.write_json(d + "/config.json", cfg)
+    fakeboard.write_json(d + "/secrets.json", {
+        "client_id": "device-1", "client_secret": "s3cret", "wifi_password": "pw"})
+    return d + "/config.json", d + "/secrets.json"
+
+
+def test_a_wake_pin_the_esp32_refuses_does_not_end_the_loop():
+    # Scenario: sleep "deep" and repl_pin 5 (a valid GPIO with a button, but no RTC GPIO: the
+    # ESP32's esp32.wake_on_ext0 raises ValueError("invalid pin") for all but 0, 2, 4, 12-15,
+    # 25-27, 32-39; modesp32.c RTC_IS_VALID_EXT_PIN). settings.check takes any pin number.
+    # Observed: the first cycle runs, then Board.deepsleep raises in mainloop.run outside the
+    # cycle's try: the ValueError ends main(), the board sits at the REPL (its watchdog
+    # re-armed at 12.4 days, then the same again after the reset): the device no longer
+    # runs unattended, from a setting that passed the check.
+    # Expected: the board sleeps (without the wake pin, said in the log) and comes back; no
+    # exception out of main() ("the app's loops survive any exception").
+    import fakeboard
+    import mainloop
+
+    fakeboard.use()
+    import esp32
+
+    def wake_on_ext0(pin, level):
+        if pin.id not in _RTC_PINS:
+            raise ValueError("invalid pin")
+        esp32.wake.append((pin.id, level))
+
+    esp32.wake_on_ext0 = wake_on_ext0
+    try:
+        reset(profile="zaikio")
+        d = fakeboard.workdir("red15_wake")
+        cfg, sec = _config(d, sleep="deep", repl_pin=5)
+        from board import Board
+
+        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
+        try:
+            out = mainloop.main(cfg, sec, b)
+        except Exception as e:
+            out = e
+        assert log(), "no cycle ran"  # the failure is at the sleep after it
+        assert not isinstance(out, Exception), repr(out)
+    finally:
+        fakeboard.forget()
+
+
+def test_a_repl_pin_the_port_refuses_does_not_keep_the_loop_from_starting():
+    # Scenario: repl_pin names a pin the board lacks (40 on an ESP32, "D3" from another
+    # board's pinout): machine.Pin raises ValueError("invalid pin") in Board.hold_loop.
+    # Observed: the ValueError leaves mainloop.main before the loop starts: the device never
+    # runs (REPL), though only the way back to the REPL was misconfigured.
+    # Expected: the pin is ignored with a log line (the flag file and Ctrl-C still work), the
+    # loop starts.
+    import fakeboard
+    import mainloop
+
+    machine = fakeboard.use()[0]
+    Pin = machine.Pin
+
+    class Checked(Pin):
+        def __init__(self, id, mode=-1, pull=-1):
+            if id not in _RTC_PINS and id not in (5, 16, 17, 18, 19, 21, 22, 23):
+                raise ValueError("invalid pin")
+            Pin.__init__(self, id, mode, pull)
+
+    machine.Pin = Checked
+    try:
+        reset(profile="zaikio")
+        d = fakeboard.workdir("red15_pin")
+        cfg, sec = _config(d, repl_pin=40, cycles=1)
+        from board import Board
+
+        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
+        try:
+            out = mainloop.main(cfg, sec, b)
+        except Exception as e:
+            out = e
+        assert out is not None and not isinstance(out, Exception), repr(out)
+    finally:
+        machine.Pin = Pin
+        fakeboard.forget()
+
+
 # -- near-misses that held ------------------------------------------------------------------
 
 
