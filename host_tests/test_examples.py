@@ -70,6 +70,16 @@ def test_example_gets_a_token_and_calls_the_api(case, runtime):
     assert grants == ["client_credentials"], stub.log
 
 
+def test_the_heaps_example_measures_a_fetch_on_micropython():
+    stub = stub_server()
+    stub.reset({"profile": "generic"})
+    rc, out = run("micropython", "heaps.py", [stub.url])
+    assert rc == 0, out
+    for label in ("boot: gc free ", "import: gc free ", "cycle: gc free ", "max free sz"):
+        assert label in out, out
+    assert [e["path"] for e in stub.log] == ["/oauth/token", "/api/v1/resource"], stub.log
+
+
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 def test_an_example_over_https_with_the_ca_it_is_given(runtime):
     stub_server().reset({"profile": "zaikio"})
@@ -80,4 +90,5 @@ def test_an_example_over_https_with_the_ca_it_is_given(runtime):
 
 
 def test_every_example_is_run():
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted({c[1] for c in CASES})
+    run_here = {c[1] for c in CASES} | {"heaps.py"}
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(run_here)
