@@ -190,3 +190,24 @@ def test_the_checks_catch_what_they_should():
                          "mp exec 'a; b' | tail\nmake deploy PORT=$(cat f) A='--b'")) == [
         ["make", "run"], ["A=1", "make", "x"], ["make", "y", "Z=2"], ["mp", "exec", "a; b"],
         ["tail"], ["make", "deploy", "PORT=X", "A=--b"]]
+
+
+PATH_RE = re.compile(r"(?<![\w./-])((?:host_tests|tools|device|examples|config|conformance|docs)"
+                     r"/[\w./-]*[\w/])")
+
+
+def test_every_file_the_docs_name_exists():
+    tests = {p.name for p in (ROOT / "host_tests").rglob("test_*.py")}
+    bad = []
+    for doc in DOCS:
+        text = doc.read_text()
+        for m in PATH_RE.finditer(text):
+            path = m.group(1)
+            if text[m.end():m.end() + 1] in "<*" or "*" in path:
+                continue  # a pattern: test_conformance_<server>.py, test_*.py
+            if not (ROOT / path).exists() and (ROOT / path) not in NOT_YET:
+                bad.append("%s: no %s" % (doc.relative_to(ROOT), path))
+        for name in set(re.findall(r"\b(test_\w+\.py)\b", text)):
+            if name not in tests and not (ROOT / "tools" / name).exists():
+                bad.append("%s: no test file %s" % (doc.relative_to(ROOT), name))
+    assert not bad, "\n".join(bad)
