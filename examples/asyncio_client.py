@@ -29,6 +29,7 @@ async def api(calls):
         except (oauthcc.OAuthError, OSError) as e:
             wait = max(client.next_attempt_in_ms(), 1000) / 1000  # never None
             print("failed:", e)
+        client.close()  # before sleeping: the kept connection is a socket the board lacks
         await asyncio.sleep(wait)
 
 

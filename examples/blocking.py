@@ -18,3 +18,4 @@ try:
 except (oauthcc.OAuthError, OSError) as e:
     # the library never sleeps: it says how long to wait before the next attempt
     print("failed:", e, "- next attempt in", client.next_attempt_in_ms(), "ms")
+client.close()  # the connection kept for the next request: close it before sleeping

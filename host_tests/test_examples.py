@@ -68,6 +68,8 @@ def test_example_gets_a_token_and_calls_the_api(case, runtime):
     assert DEFAULT_CLIENT_SECRET not in out
     grants = [e["grant_type"] for e in stub.log if e.get("grant_type")]
     assert grants == ["client_credentials"], stub.log
+    if script != "asyncio_client.py":  # it closes the connection before every sleep
+        assert len({e["connection"] for e in stub.log}) == 1, stub.log  # one handshake
 
 
 def test_the_heaps_example_measures_a_fetch_on_micropython():
