@@ -222,7 +222,7 @@ class ClientCore:
                 pass
             t.expires_in = t.expires_in or self.default_expires_in
         # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
-        # a day (DAY_MS) a deadline beyond what the ticks can hold (README: security)
+        # a day (DAY_MS) a deadline beyond what the ticks can hold (docs/security.md)
         t.expires_in = min(max(t.expires_in, 10), 86400)
         g = t.scope
         if g is None:
