@@ -94,6 +94,19 @@ def test_deploy_then_run_main_on_virtual_board(tmp_path, vboard):
     print("mpy bytes deployed: %d" % r["mpy_bytes"])
 
 
+def test_a_deploy_drops_the_modules_it_replaced_from_sys_modules(tmp_path, vboard):
+    # A board that ran the app keeps its modules in sys.modules after mpremote's Ctrl-C, so
+    # `deploy --run` (exec of main.py) or an import at the REPL got the copies from before the
+    # deploy; with a ROMFS rewritten under them, code pointing into a partition since erased.
+    cfg, sec = configure(tmp_path / "cfg", stub_server())
+    (vboard.root / "state.py").write_text("STALE = True\n")
+    assert "STALE True" in mpremote(vboard.port, "import state\nprint('STALE', state.STALE)")
+    deploy.deploy(vboard.port, cfg, sec, log=lambda s: None, timeout=30)
+    out = mpremote(vboard.port, "import state\nprint('NOW', hasattr(state, 'STALE'), "
+                   "state.__file__)")
+    assert "NOW False state.mpy" in out, out
+
+
 def test_deploy_refuses_a_missing_ca_file(tmp_path):
     stub = stub_server()
     cfg, sec = configure(tmp_path / "cfg", stub)

@@ -8,8 +8,11 @@ relative link resolves.
   the Makefile uses, and the flags of a tool's *_ARGS variable are flags that tool's --help
   lists; `python3 tools/X.py --flag` likewise; a file under examples/ or config/ that a
   command names exists.
-- ```text: output or a listing, shown as it is (no check).
-Any other block, or one without a language, fails: say which of the three it is.
+  A command marked `# board only: why` or `# not run by the tests: why` (as
+  test_installing_doc.py, which runs docs/installing.md's commands, marks them) and a `make -C`
+  into another project are not checked.
+- ```text (output, a listing) or ```c (another project's source): shown as they are.
+Any other block, or one without a language, fails: say which it is.
 """
 import re
 import shlex
@@ -20,9 +23,11 @@ from functools import cache
 from conftest import ROOT
 
 DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+LISTINGS = ("text", "c")
+NOT_HERE = re.compile(r"#\s+(board only|not run by the tests): \S")
 FENCE = re.compile(r"^( *)```(\S*)\s*$")
 # pages written on other branches, linked before they land: checked once they exist
-NOT_YET = {ROOT / "docs" / "installing.md", ROOT / "docs" / "benchmarks.md"}
+NOT_YET = {ROOT / "docs" / "benchmarks.md"}
 TOOL = re.compile(r"^(?:python3?|\.venv/bin/python3?)$")
 
 
@@ -87,6 +92,8 @@ def commands(text):
     ;, &, && and pipes (outside quotes)."""
     text = re.sub(r"\\\n", " ", text)
     for line in text.split("\n"):
+        if NOT_HERE.search(line):
+            continue
         line = re.sub(r"\$\([^)]*\)", "X", line)  # $(cat build/virtual-board.port)
         lex = shlex.shlex(line, posix=True, punctuation_chars=True)
         lex.whitespace_split, lex.commenters = True, "#"
@@ -104,7 +111,9 @@ def problems_of_command(words):
     """What is wrong with one command, as a list of strings (empty: nothing)."""
     bad = []
     targets, variables, tools = makefile()
-    if words[0] == "make":
+    if words[0] == "make" and "-C" in words:
+        pass  # another project's Makefile
+    elif words[0] == "make":
         for w in words[1:]:
             if w.startswith("-"):
                 continue
@@ -143,8 +152,8 @@ def test_every_code_block_is_an_example_a_real_command_or_output():
             elif lang == "sh":
                 for words in commands(text):
                     bad += ["%s: %s" % (where, b) for b in problems_of_command(words)]
-            elif lang != "text":
-                bad.append("%s: a block in %r: say python, sh or text" % (where, lang))
+            elif lang not in LISTINGS:
+                bad.append("%s: a block in %r: say python, sh, text or c" % (where, lang))
     assert not bad, "\n".join(bad)
 
 
@@ -184,6 +193,9 @@ def test_the_checks_catch_what_they_should():
     assert not problems_of_command(["make", "deploy", "PORT=x", "DEPLOY_ARGS=--set-clock --run"])
     assert problems_of_command(["python3", "tools/stub_server.py", "--no-such-flag"])
     assert problems_of_command(["tools/mp", "examples/missing.py"])
+    assert not problems_of_command(["make", "-C", "ports/esp32", "BOARD=X", "deploy"])
+    assert list(commands("make nothing  # board only: needs ESP-IDF\nmake run")) == [
+        ["make", "run"]]
     assert slug("`TokenClient(token_url, scope=None, **options)`") == (
         "tokenclienttoken_url-scopenone-options")
     assert list(commands("make run  # a comment\nA=1 make x && make y \\\n  Z=2 &\n"
