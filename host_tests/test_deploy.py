@@ -33,7 +33,7 @@ def configure(d, stub, **extra):
     url = os.environ["STUB_TLS_URL"]
     cfg = {"profile": "zaikio", "base_url": url, "scope": [SCOPE],
            "api_url": url + "/api/v1/resource", "interval": 1, "cycles": 1,
-           "repl_window": 0, "watchdog": 30, "wifi_ssid": "virtual", "ca": "ca.pem"}
+           "repl_window": 0, "watchdog": 60, "wifi_ssid": "virtual", "ca": "ca.pem"}
     cfg.update(extra)
     (d / "config.json").write_text(json.dumps(cfg))
     (d / "secrets.json").write_text(json.dumps({"client_id": DEFAULT_CLIENT_ID,
@@ -79,7 +79,7 @@ def test_deploy_then_run_main_on_virtual_board(tmp_path, vboard):
                    "network.wlans[0].ssid)")
     assert "[app] roles: owner, admin" in out, out
     assert "/api/v1/resource -> 200" in out, out
-    assert "EVENTS [('wdt', 30000), ('wdt', 1073741823)] virtual" in out, out
+    assert "EVENTS [('wdt', 60000), ('wdt', 1073741823)] virtual" in out, out
     assert [e["grant_type"] for e in stub.log if e["path"].endswith("token")] == [
         "client_credentials"]
     assert DEFAULT_CLIENT_SECRET not in out

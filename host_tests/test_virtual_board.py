@@ -28,7 +28,7 @@ def configure(d, stub, interval=3600):
     cfg = {"profile": "zaikio", "base_url": stub.url,
            "scope": ["Per/%s>Org/%s.zaikio.machines.rw" % (PERSON_ID, ORG_ID)],
            "api_url": stub.url + "/api/v1/resource", "interval": interval,
-           "repl_window": 0, "watchdog": 30, "wifi_ssid": "virtual"}
+           "repl_window": 0, "watchdog": 60, "wifi_ssid": "virtual"}
     (d / "config.json").write_text(json.dumps(cfg))
     (d / "secrets.json").write_text(json.dumps({"client_id": DEFAULT_CLIENT_ID,
                                                 "client_secret": DEFAULT_CLIENT_SECRET,
