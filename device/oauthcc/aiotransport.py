@@ -2,11 +2,10 @@
 # context, URLs, head, parser, errors, which kept connection to reuse) is http.py, shared with
 # the blocking transport.py, which this module does not load. Other tasks run while it waits.
 import asyncio
-from errno import ETIMEDOUT
 
 from ._port import MICROPYTHON, const, ticks_add, ticks_ms
 from .errors import OAuthError
-from .http import Base, Reader, head, read_response, timeout, wait
+from .http import Base, Reader, again, head, read_response, timeout, wait
 
 _READ = const(1024)  # bytes per read: each read re-tries the parse, so not too small
 _HEAD = const(8192)  # raw allowance beyond max_body for status line, headers, chunk framing
@@ -86,8 +85,11 @@ class AsyncTransport(Base):
     close() (not a coroutine: it waits for nothing). Options: http.Base, as
     transport.Transport; each wait (connect and handshake, send, every read) bounded with
     asyncio.wait_for. getaddrinfo blocks the event loop on MicroPython: DNS time is outside
-    both bounds there. On CPython a connection is kept for its event loop only.
+    both bounds there. On CPython a connection is kept for its event loop only. Concurrent
+    requests take turns (a lock): one socket at a time.
     """
+
+    _lock = None  # (loop, asyncio.Lock): made at the first request, on the loop that uses it
 
     def close(self):
         """Close the kept connection, if any. The transport stays usable."""
@@ -97,12 +99,23 @@ class AsyncTransport(Base):
             _shut(c[5], c[6], c[3])
 
     async def request(self, method, url, body=None, headers=None, max_body=None):
-        host, port, line, body, ctx = self._prepare(method, url, body, headers)
         loop = None if MICROPYTHON else asyncio.get_running_loop()
+        lk = self._lock
+        if lk is None or lk[0] is not loop:  # CPython: a lock serves one loop
+            lk = self._lock = (loop, asyncio.Lock())
+        async with lk[1]:  # the deadline starts when this request's turn comes
+            return await self._request(method, url, body, headers, max_body, loop,
+                                       ticks_add(ticks_ms(), self.deadline_ms))
+
+    async def _request(self, method, url, body, headers, max_body, loop, deadline):
+        host, port, line, body, ctx = self._prepare(method, url, body, headers)
         if self._conn is not None and self._conn[3] is not loop:
             self.close()  # CPython: a loop cannot use the streams of another (an ended one)
         kept = self._kept(host, port, ctx)
-        deadline = ticks_add(ticks_ms(), self.deadline_ms)
+        if kept and loop and (kept[4].at_eof() or kept[4]._buffer):
+            _shut(kept[5], kept[6], loop)  # CPython's stream read it while idle: as http.idle
+            kept = None
+        start = ticks_ms()
         w = got = None
         try:
             try:
@@ -129,23 +142,23 @@ class AsyncTransport(Base):
                 raise verify_failed(e) or e
             got = Reader(_more)
             answer = await self._answer(r, got, method, max_body or self.max_body, deadline)
-            # kept: nothing unasked-for after the answer, and no other kept (a concurrent
-            # request's) that this one would leave open
-            if self.keepalive and got.keep and got.pos == len(got.buf) and self._conn is None:
+            # kept: nothing unasked-for after the answer
+            if self.keepalive and got.keep and got.pos == len(got.buf):
                 self._conn = (host, port, ctx, loop, r, w, s, ticks_ms())
                 w = None  # kept, not closed below
             return answer
         except OSError as e:
-            # a kept connection that failed before any byte of the answer, by no timeout: the
-            # server had closed it (see http.Base)
-            if not kept or got and got.buf or e.args and e.args[0] == ETIMEDOUT:
+            # a kept connection that failed at once, before any byte of the answer, by no
+            # timeout: the server had closed it (see http.Base)
+            if not again(e, kept, got, start):
                 from .untrusted import named
 
                 raise named(e, host, port)
         finally:
             if w is not None:
                 _shut(w, s)
-        return await self.request(method, url, body, headers, max_body)  # once, on a fresh one
+        # once, on a fresh one, within what is left of the deadline
+        return await self._request(method, url, body, headers, max_body, loop, deadline)
 
     async def _within(self, aw, deadline):
         # Every wait is bounded by the timeout and by what is left of the request's

@@ -15,6 +15,9 @@ _MAX_INTERIM = const(8)  # 1xx answers (100 Continue, 103 Early Hints) before th
 # a kept connection idle longer is closed, not reused: servers drop idle ones after 5 to 75 s
 # (Node and Apache 5 s), and one they dropped costs a retry
 _IDLE_MS = const(4000)
+# a kept connection that fails sooner after the send was closed by the server before it read
+# the request (a round trip): retried; one that fails later was read, and is not
+_AT_ONCE_MS = const(300)
 # RFC 9110 tchar: what a method or a header name may hold
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -158,9 +161,12 @@ def read_response(r, method, max_body):
             if not sep or not name.strip():
                 raise OAuthError("invalid_response", "bad header line")
             try:
-                headers[name.strip().decode().lower()] = value.strip().decode()
+                k, v = name.strip().decode().lower(), value.strip().decode()
             except UnicodeError:
                 raise OAuthError("invalid_response", "bad header line")
+            # a name sent twice is one list (RFC 9110 5.3), not the last line: "close" in any
+            # Connection line counts, two Content-Length values are no number
+            headers[k] = headers[k] + ", " + v if k in headers else v
         else:
             raise OAuthError("invalid_response", "too many headers")
         if status >= 200:
@@ -173,12 +179,13 @@ def read_response(r, method, max_body):
     r.keep = "close" not in c and (parts[0] != b"HTTP/1.0" or "keep-alive" in c)
     if method == "HEAD" or status in (204, 304):
         return Response(status, headers, b"")
-    if "chunked" in headers.get("transfer-encoding", "").lower():
+    te = headers.get("transfer-encoding")
+    if te is not None and te.lower().split(",")[-1].strip() == "chunked":
         from .chunked import read  # only when a chunked answer arrives
 
         return Response(status, headers, read(r, max_body, MAX_HEADERS))
     length = headers.get("content-length")
-    if length is None:
+    if length is None or te is not None:  # chunked not last: to the end (RFC 9112 6.3)
         r.keep = False
         return Response(status, headers, r.read_to_eof(max_body))
     try:
@@ -206,12 +213,14 @@ class Base:
     keepalive=True keeps the connection after an answer (HTTP/1.1 keep-alive) for the next
     request to the same origin, one connection at most: close() ends it (call it before
     sleeping); a request elsewhere closes it first, any error too, and so does an idle time
-    of _IDLE_MS. A kept connection the server has closed meanwhile (EOF, ECONNRESET, EPIPE,
-    or their TLS forms, which differ by runtime) fails before any byte of an answer arrives,
-    by no timeout: the request is then sent once more, on a fresh connection. The token POST
-    too: a server that closed an idle connection never read it, and one that read it and died
-    unanswered is asked again for a token (a rotated refresh token is then refused with
-    invalid_grant, and client credentials follow). Never once an answer started to arrive.
+    of _IDLE_MS, and so does anything it has to read before the request is sent (bytes the
+    server sent while it idled, its EOF). A kept connection the server closed as the request
+    went out (EOF, ECONNRESET, EPIPE, or their TLS forms, which differ by runtime) fails at
+    once (within _AT_ONCE_MS of the send), before any byte of an answer, by no timeout: the
+    request is then sent once more, on a fresh connection, within what is left of the same
+    deadline. The token POST too: a server that closed an idle connection never read it.
+    Never once an answer started to arrive, nor after a wait: a server that held the request
+    and closed had read it.
     keepalive=False (the default of a bare transport): one connection per request, with
     `Connection: close`, nothing left open.
     """
@@ -264,14 +273,39 @@ class Base:
         # The kept connection when it is to this origin, verified alike (host, port, TLS
         # context), and has not idled too long, taken out of _conn (an error closes it with the
         # request); else None, and any other kept one is closed first: one socket at a time.
+        # Reused only with nothing to read: what a server sent while it idled (a 408, a stray
+        # answer, its EOF) would be taken for the next answer (Go and urllib3 check so too).
         c = self._conn
         if c is not None:
             if (c[0] == host and c[1] == port and c[2] is ctx
-                    and ticks_diff(ticks_ms(), c[-1]) < _IDLE_MS):
+                    and ticks_diff(ticks_ms(), c[-1]) < _IDLE_MS and idle(c[-2])):
                 self._conn = None
                 return c
             self.close()
         return None
+
+
+def again(e, kept, got, start):
+    """True when a request that failed with the OSError e may go once more on a fresh
+    connection: it was sent on a kept one (kept) that failed at once (start: ticks when it was
+    sent), before any byte of an answer (got: the Reader), by no timeout (see Base)."""
+    return (kept and not (got and got.buf) and not (e.args and e.args[0] == ETIMEDOUT)
+            and ticks_diff(ticks_ms(), start) < _AT_ONCE_MS)
+
+
+def idle(s):
+    """True when the socket s (a kept one) has nothing to read: no bytes, no EOF, no error."""
+    p = getattr(s, "pending", None)  # CPython's TLS socket: bytes decrypted but not read
+    if p and p():
+        return False
+    from select import POLLIN, poll
+
+    q = poll()
+    try:
+        q.register(s, POLLIN)
+    except ValueError:  # CPython: closed (asyncio closes a TLS stream at its EOF)
+        return False
+    return not q.poll(0)
 
 
 def head(line, headers, body):

@@ -6,7 +6,7 @@ from errno import EAGAIN, ETIMEDOUT
 from ._port import MICROPYTHON, const, ticks_add, ticks_ms
 
 # Response and origin are not used here: importable from here too, as before http.py
-from .http import Base, Reader, Response, head, origin, read_response, timeout, wait  # noqa: F401
+from .http import Base, Reader, Response, again, head, origin, read_response, timeout, wait  # noqa: F401
 
 _CHUNK = const(512)  # bytes per socket read: small, fixed
 
@@ -46,7 +46,8 @@ class Transport(Base):
             if c[4] is not c[3]:
                 _close(c[3])
 
-    def request(self, method, url, body=None, headers=None, max_body=None):
+    def request(self, method, url, body=None, headers=None, max_body=None, _deadline=None):
+        # _deadline: the retry's, the first attempt's (one deadline per request)
         if MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
             import gc
 
@@ -58,12 +59,15 @@ class Transport(Base):
         try:
             if kept:
                 raw, sock = kept[3], kept[4]
-                deadline = ticks_add(ticks_ms(), self.deadline_ms)
+                start = ticks_ms()
+                deadline = ticks_add(start, self.deadline_ms)
             else:
                 pool = self._pool
                 addr = host.strip("[]")  # an IPv6 literal without its brackets
                 ai = pool.getaddrinfo(addr, port, 0, pool.SOCK_STREAM)[0]
-                deadline = ticks_add(ticks_ms(), self.deadline_ms)  # DNS is outside it
+                deadline = _deadline  # DNS is outside it
+                if deadline is None:
+                    deadline = ticks_add(ticks_ms(), self.deadline_ms)
                 raw = sock = pool.socket(ai[0], pool.SOCK_STREAM)
                 _within(raw.settimeout, self.timeout_ms, deadline, raw.connect, ai[-1])
                 if ctx is not None:
@@ -84,23 +88,24 @@ class Transport(Base):
 
                         raise verify_failed(e) or e
             # Only now, with the server verified, does anything secret leave the device.
-            send = getattr(sock, "sendall", None) or sock.write
-            send(head(line, headers, body))
-            if body:
-                send(body)
             # CPython's TLS socket detaches the raw one (set its timeout); MicroPython's has
             # no settimeout and reads through the raw socket (set that one's)
-            r = Reader(_within, getattr(sock, "settimeout", None) or raw.settimeout,
-                       self.timeout_ms, deadline, getattr(sock, "recv", None) or sock.read, _CHUNK)
+            st = getattr(sock, "settimeout", None) or raw.settimeout
+            send = getattr(sock, "sendall", None) or sock.write
+            _within(st, self.timeout_ms, deadline, send, head(line, headers, body))
+            if body:
+                _within(st, self.timeout_ms, deadline, send, body)
+            r = Reader(_within, st, self.timeout_ms, deadline,
+                       getattr(sock, "recv", None) or sock.read, _CHUNK)
             answer = read_response(r, method, max_body or self.max_body)
             if self.keepalive and r.keep and r.pos == len(r.buf):  # nothing unasked-for after it
                 self._conn = (host, port, ctx, raw, sock, ticks_ms())
                 raw = sock = None  # kept, not closed below
             return answer
         except OSError as e:
-            # a kept connection that failed before any byte of the answer, by no timeout: the
-            # server had closed it (see http.Base)
-            if not kept or r and r.buf or e.args and e.args[0] == ETIMEDOUT:
+            # a kept connection that failed at once, before any byte of the answer, by no
+            # timeout: the server had closed it (see http.Base)
+            if not again(e, kept, r, kept and start):
                 from .untrusted import named
 
                 raise named(e, host, port)
@@ -109,4 +114,4 @@ class Transport(Base):
                 _close(sock)
             if sock is not raw:
                 _close(raw)
-        return self.request(method, url, body, headers, max_body)  # once, on a fresh one
+        return self.request(method, url, body, headers, max_body, deadline)  # once, fresh

@@ -2,8 +2,12 @@
 import json
 import os
 
+from oauthcc._port import MICROPYTHON
 from oauthcc.errors import OAuthError
 from oauthcc.transport import Transport
+
+if MICROPYTHON:
+    from io import IOBase
 
 ORG = "Org/b1475f65-236c-58b8-96e1-e1778b43beb7"
 PER = "Per/29b276b7-c0fa-4514-a5b1-c0fb4ee40fa7"
@@ -98,7 +102,24 @@ def make_jwt(payload):
                      b64url_encode(json.dumps(payload)), b64url_encode("signature")))
 
 
-class FakeSocket:
+_IDLE_FD = []  # CPython: a pipe whose write end a fake socket lends to select.poll
+
+
+class Pollable(IOBase if MICROPYTHON else object):
+    """What a fake socket needs for the transports' check of a kept connection before reuse
+    (http.idle polls it): never readable while it idles, as a fake's bytes come only as the
+    answer to a request. MicroPython polls a stream's ioctl, CPython a file descriptor."""
+
+    def ioctl(self, req, arg):  # MicroPython: 3 is MP_STREAM_POLL, nothing ready; no fd
+        return 0 if req == 3 else -1
+
+    def fileno(self):  # CPython: a pipe's write end is never readable
+        if not _IDLE_FD:
+            _IDLE_FD.extend(os.pipe())
+        return _IDLE_FD[1]
+
+
+class FakeSocket(Pollable):
     """Hands out the given bytes in pieces of at most `piece`, as a slow network would."""
 
     def __init__(self, data, piece=7):

@@ -20,6 +20,7 @@ from support import (
     CLIENT_ID,
     CLIENT_SECRET,
     FakeClock,
+    Pollable,
     admin_url,
     faults,
     log,
@@ -319,7 +320,7 @@ class Script:
         return s
 
 
-class Scripted:
+class Scripted(Pollable):
     def __init__(self, answers, then="eof"):
         self.answers, self.then = list(answers), then
         self.data = self.sent = b""

@@ -18,6 +18,7 @@ from oauthcc.transport import Transport
 from support import (
     SCRIPTED_API,
     FakeClock,
+    Pollable,
     Scripted,
     answer,
     faults,
@@ -53,7 +54,7 @@ class Script:
         return s
 
 
-class Canned:
+class Canned(Pollable):
     def __init__(self, answers):
         self.answers = list(answers)
         self.data = self.sent = b""
