@@ -11,7 +11,7 @@ from errno import ECONNRESET, ETIMEDOUT
 
 import oauthcc
 from oauthcc import OAuthError
-from oauthcc._port import MICROPYTHON, ticks_add, ticks_ms
+from oauthcc._port import MICROPYTHON, ticks_add, ticks_diff, ticks_ms
 from oauthcc.aio import AsyncTokenClient
 from oauthcc.aio import from_profile as aio_profile
 from oauthcc.aiotransport import AsyncTransport
@@ -303,7 +303,7 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 class Script:
     """A socket module whose sockets each play one plan: (their answers, one given as each
     request is sent, and what they do when a request finds none: "eof", "reset" on the next
-    read, "pipe" at once, "timeout" on the next read)."""
+    read, "pipe" at once, "timeout" on the next read, "sendtimeout" at once)."""
 
     SOCK_STREAM = 1
 
@@ -338,6 +338,8 @@ class Scripted(Pollable):
                 self.data = self.answers.pop(0)
             elif self.then == "pipe":
                 raise OSError(EPIPE, "broken pipe")
+            elif self.then == "sendtimeout":  # CPython's socket.timeout: no errno
+                raise OSError("timed out")
         self.sent += data
 
     def recv(self, n):
@@ -424,3 +426,106 @@ def test_a_tls_connection_the_server_closed_while_idle_is_retried_once_too():
                 assert a != b and len(s.pool.opened) == 2, (make, hangup)
             finally:
                 s.close()
+
+
+def test_a_send_that_times_out_on_a_kept_connection_is_not_retried():
+    # CPython's socket.timeout has no errno: the send is bounded like a read and its timeout
+    # is ETIMEDOUT, never taken for a closed connection
+    pool = Script(([OK], "sendtimeout"), ([OK],))
+    t = Transport(pool=pool, keepalive=True)
+    t.request("GET", "http://h/")
+    e = raises(OSError, t.request, "POST", "http://h/t", "a=1")
+    assert e.args[0] == ETIMEDOUT and len(pool.sockets) == 1 and pool.sockets[0].closes == 1
+
+
+class Slow(Scripted):
+    """A scripted socket whose reads each take `ms` of real time first (a slow server)."""
+
+    def __init__(self, answers, ms):
+        Scripted.__init__(self, answers)
+        self.ms = ms
+
+    def recv(self, n):
+        time.sleep_ms(self.ms) if hasattr(time, "sleep_ms") else time.sleep(self.ms / 1000)
+        return Scripted.recv(self, n)
+
+
+def test_a_kept_connection_that_ends_after_a_wait_is_not_retried():
+    # the server held the POST 500 ms and closed unanswered: it had read it, so no second
+    # POST, and the request ends within its one deadline (0.6 s); red15 saw 0.9 s, two POSTs
+    pool = Script()
+    plans = [Slow([OK], 0), Slow([OK], 400)]
+    pool.socket = lambda f, k: pool.sockets.append(plans.pop(0)) or pool.sockets[-1]
+    t = Transport(pool=pool, keepalive=True, timeout=2, deadline=0.6)
+    assert t.request("GET", "http://h/").body == b"ok"
+    pool.sockets[0].ms = 500
+    start = ticks_ms()
+    raises(OSError, t.request, "POST", "http://h/", "grant_type=client_credentials")
+    took = ticks_diff(ticks_ms(), start)
+    t.close()
+    assert took <= 600 + 100 and len(pool.sockets) == 1, (took, len(pool.sockets))
+
+
+def test_a_header_sent_twice_is_one_list_for_the_framing():
+    # Connection: close in any line wins (RFC 9110 5.3: one list); two Content-Length values
+    # that differ are refused (RFC 9112 6.3); either way the connection is closed
+    cases = [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\n"
+        b"Content-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Length: 2\r\n\r\nok",
+    ]
+    for raw in cases:
+        pool = Script(([raw],))
+        t = Transport(pool=pool, keepalive=True)
+        try:
+            t.request("GET", "http://h/")
+        except OAuthError as e:
+            assert e.error == "invalid_response", raw
+        assert t._conn is None and pool.sockets[0].closes == 1, raw
+
+
+def test_chunked_framing_only_when_it_is_the_last_coding():
+    # "chunked, gzip": not chunked framing; the body runs to the end of the stream, not kept
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    pool = Script(([raw],))
+    t = Transport(pool=pool, keepalive=True)
+    assert t.request("GET", "http://h/").body == b"2\r\nok\r\n0\r\n\r\n"
+    assert t._conn is None and pool.sockets[0].closes == 1
+
+
+class OnePool:
+    """The socket module, counting the sockets opened while another of them was still open."""
+
+    def __init__(self):
+        self.SOCK_STREAM = socket.SOCK_STREAM
+        self.opened = []
+        self.two = 0
+
+    def getaddrinfo(self, *a):
+        return socket.getaddrinfo(*a)
+
+    def socket(self, *a):
+        if [s for s in self.opened if s.fileno() != -1]:
+            self.two += 1
+        s = socket.socket(*a)
+        self.opened.append(s)
+        return s
+
+
+def test_concurrent_async_requests_take_turns_on_one_socket():
+    # two tasks calling one AsyncTransport at once: the second waits for the connection (a
+    # lock), so the pool never holds two open sockets (red15 saw a second one beside it)
+    reset(profile="generic")
+    pool = OnePool()
+    t = AsyncTransport(pool=pool, keepalive=True)
+
+    async def main():
+        await t.request("GET", url(API))
+        rs = await asyncio.gather(t.request("GET", url(API)), t.request("GET", url(API)))
+        return [r.status for r in rs]
+
+    try:
+        assert asyncio.run(main()) == [401, 401]
+    finally:
+        t.close()
+    assert len(log()) == 3 and pool.two == 0, (len(log()), pool.two, len(pool.opened))
