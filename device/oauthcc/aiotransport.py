@@ -5,7 +5,7 @@ import asyncio
 
 from ._port import MICROPYTHON, const, ticks_add, ticks_ms
 from .errors import OAuthError
-from .http import Base, Reader, again, head, read_response, timeout, wait
+from .http import Base, Reader, head, read_response, timeout, wait
 
 _READ = const(1024)  # bytes per read: each read re-tries the parse, so not too small
 _HEAD = const(8192)  # raw allowance beyond max_body for status line, headers, chunk framing
@@ -150,9 +150,9 @@ class AsyncTransport(Base):
         except OSError as e:
             # a kept connection that failed at once, before any byte of the answer, by no
             # timeout: the server had closed it (see http.Base)
-            if not again(e, kept, got, start):
-                from .untrusted import named
+            from .untrusted import again, named
 
+            if not again(e, kept, got, start):
                 raise named(e, host, port)
         finally:
             if w is not None:

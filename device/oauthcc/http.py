@@ -15,9 +15,6 @@ _MAX_INTERIM = const(8)  # 1xx answers (100 Continue, 103 Early Hints) before th
 # a kept connection idle longer is closed, not reused: servers drop idle ones after 5 to 75 s
 # (Node and Apache 5 s), and one they dropped costs a retry
 _IDLE_MS = const(4000)
-# a kept connection that fails sooner after the send was closed by the server before it read
-# the request (a round trip): retried; one that fails later was read, and is not
-_AT_ONCE_MS = const(300)
 # RFC 9110 tchar: what a method or a header name may hold
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -283,14 +280,6 @@ class Base:
                 return c
             self.close()
         return None
-
-
-def again(e, kept, got, start):
-    """True when a request that failed with the OSError e may go once more on a fresh
-    connection: it was sent on a kept one (kept) that failed at once (start: ticks when it was
-    sent), before any byte of an answer (got: the Reader), by no timeout (see Base)."""
-    return (kept and not (got and got.buf) and not (e.args and e.args[0] == ETIMEDOUT)
-            and ticks_diff(ticks_ms(), start) < _AT_ONCE_MS)
 
 
 def idle(s):

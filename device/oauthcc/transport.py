@@ -6,7 +6,7 @@ from errno import EAGAIN, ETIMEDOUT
 from ._port import MICROPYTHON, const, ticks_add, ticks_ms
 
 # Response and origin are not used here: importable from here too, as before http.py
-from .http import Base, Reader, Response, again, head, origin, read_response, timeout, wait  # noqa: F401
+from .http import Base, Reader, Response, head, origin, read_response, timeout, wait  # noqa: F401
 
 _CHUNK = const(512)  # bytes per socket read: small, fixed
 
@@ -105,9 +105,9 @@ class Transport(Base):
         except OSError as e:
             # a kept connection that failed at once, before any byte of the answer, by no
             # timeout: the server had closed it (see http.Base)
-            if not again(e, kept, r, kept and start):
-                from .untrusted import named
+            from .untrusted import again, named
 
+            if not again(e, kept, r, kept and start):
                 raise named(e, host, port)
         finally:
             if sock is not None:

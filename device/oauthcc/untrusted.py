@@ -1,11 +1,16 @@
 # The rare paths of what a server or the network sends, loaded only when one is taken (a
 # plain fetch never is): the error of an answer that brings no token, server text made fit
 # for a log line, the nesting of an answer with many brackets, a network error naming its
-# peer.
-from ._port import const
+# peer, whether a request that failed on a kept connection may go once more.
+from errno import ETIMEDOUT
+
+from ._port import const, ticks_diff, ticks_ms
 from .errors import OAuthError
 
 MAX_TEXT = const(200)  # bytes of server text kept in an error or a log line
+# a kept connection that fails sooner after the send was closed by the server before it read
+# the request (a round trip): retried; one that fails later was read, and is not
+_AT_ONCE_MS = const(300)
 
 
 def failure(status, headers, data, deep, now):
@@ -85,3 +90,11 @@ def named(e, host, port):
         return type(e)(*a)  # CPython: an ssl.SSLError (its args[0] is no errno) stays one
     except Exception:
         return OSError(*a)
+
+
+def again(e, kept, got, start):
+    """True when a request that failed with the OSError e may go once more on a fresh
+    connection: it was sent on a kept one (kept) that failed at once (start: ticks when it was
+    sent), before any byte of an answer (got: the Reader), by no timeout (see http.Base)."""
+    return (kept and not (got and got.buf) and not (e.args and e.args[0] == ETIMEDOUT)
+            and ticks_diff(ticks_ms(), start) < _AT_ONCE_MS)
