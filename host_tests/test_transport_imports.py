@@ -53,3 +53,43 @@ def test_the_blocking_client_does_not_load_asyncio(runtime, tmp_path):
     assert {"oauthcc.transport", "oauthcc.http"} <= got, got
     assert not {"oauthcc.aio", "oauthcc.aiotransport", "oauthcc.tls"} & got, got
     assert not [m for m in got if m.startswith("asyncio")], got
+
+
+FETCH = """
+import json, sys
+sys.path.insert(0, %r)
+from oauthcc import TokenClient
+from oauthcc.http import Response
+
+class T:  # the server's answers, as a transport gives them
+    def request(self, method, url, body=None, headers=None):
+        if url.endswith("/token"):
+            return Response(200, {"content-type": "application/json"},
+                            b'{"access_token":"abc","token_type":"Bearer","expires_in":3600,'
+                            b'"scope":"read"}')
+        return Response(200, {}, b'{"ok":true}')
+
+c = TokenClient("http://127.0.0.1:1/token", "id", "secret", "read", transport=T())
+c.request("GET", "http://127.0.0.1:1/api").json()  # a renewal, then the call
+c.request("GET", "http://127.0.0.1:1/api").json()  # the cached token
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("oauthcc"))))
+""" % str(DEVICE)
+
+# what only a failure, a feature or a configuration loads (README: footprint)
+NOT_ON_A_FETCH = {"untrusted", "backoff", "clientauth", "assertion", "clientcert",
+                  "clientstate", "store", "jwt", "roles", "scopes", "profiles", "httpdate",
+                  "chunked", "tls", "clock"}
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_a_renewal_and_a_cached_token_call_load_no_failure_only_module(runtime, tmp_path):
+    script = tmp_path / "fetch.py"
+    script.write_text(FETCH)
+    exe = sys.executable if runtime == "cpython" else micropython()
+    p = subprocess.run([exe, str(script)], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stdout + p.stderr
+    got = {m.partition(".")[2] for m in json.loads(p.stdout.strip().splitlines()[-1])}
+    assert not got & NOT_ON_A_FETCH, got & NOT_ON_A_FETCH
+    if runtime == "micropython":
+        assert "_cpython" not in got, got

@@ -1,22 +1,5 @@
 # The one exception type for protocol failures. Network failures stay OSError.
 
-# Codes of a 4xx answer that cannot succeed until the configuration (or the grant on the
-# server) changes: the client waits long before it asks again (backoff.py). The same
-# code in a 5xx, 408 or 429 answer is retryable like any other: only a 4xx can be permanent.
-PERMANENT = (
-    "invalid_client",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-    "ungranted_scope",
-    "invalid_target",  # RFC 8707: unknown resource indicator
-    # a bare 401 or 403, no JSON: how some servers refuse a client (Glewlwyd: a wrong secret,
-    # an unknown scope); as final as invalid_client, and just as curable by a fix
-    "http_401",
-    "http_403",
-    "tls_verification_failed",
-)
-
 
 class OAuthError(Exception):
     """An OAuth 2.0 error answer, or a response that breaks the protocol.
@@ -41,10 +24,10 @@ class OAuthError(Exception):
 
     @property
     def permanent(self):
-        """A 4xx answer with a PERMANENT code, or tls_verification_failed (no answer at all)."""
-        s = self.status
-        return not self.retryable and self.error in PERMANENT and (
-            400 <= s < 500 if s else self.error == "tls_verification_failed")
+        """A 4xx answer with a permanent code, or tls_verification_failed (backoff.PERMANENT)."""
+        from .backoff import permanent  # asked only after a failure: a fetch never loads it
+
+        return permanent(self)
 
     def __str__(self):
         s = self.error
