@@ -3,15 +3,14 @@ import gc
 
 # Load the modules one at a time into a freshly collected heap: otherwise the .mpy loader's
 # garbage ends up between the modules' code and the import needs a larger heap (make bench).
-for _name in ("_port", "errors", "encoding", "grant", "http", "client"):
+for _name in ("_port", "errors", "http", "client"):
     gc.collect()
     __import__(__name__ + "." + _name)
 gc.collect()
 del _name
 
-from .client import TokenClient  # noqa: E402
+from .client import Token, TokenClient  # noqa: E402
 from .errors import OAuthError  # noqa: E402
-from .grant import Token  # noqa: E402
 
 __all__ = ["TokenClient", "OAuthError", "Token", "from_profile"]
 __version__ = "0.1.0"

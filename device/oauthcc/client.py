@@ -1,13 +1,47 @@
 # TokenClient: the token cache, expiry, renewal, fallback, backoff and the bearer API call.
 # ClientCore holds every decision and no I/O; TokenClient (here) and aio.AsyncTokenClient are
 # the two thin shells that carry its requests over a blocking or an asyncio transport.
-from . import _port, grant
+from . import _port
 from .errors import OAuthError
 from .http import origin
 
 # auth="auto": Basic with RFC 6749 2.3.1 encoding, Basic raw, the form body, in this order;
 # the profiles that pin Basic try its two encodings, wicked the body only (see clientauth.py)
 _AUTO = ("basic", "raw", "post")
+
+
+class Token:
+    """An access token as the server issued it.
+
+    expires_in is the lifetime in seconds the client works with: the server's expires_in, else
+    the JWT's exp - iat, else the client's default, kept within 10 s and a day. extra holds
+    every other response field (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
+    """
+
+    def __init__(self, access_token, token_type="Bearer", expires_in=None, refresh_token=None,
+                 scope=None, extra=None):
+        self.access_token = access_token
+        self.token_type = token_type
+        self.expires_in = expires_in
+        self.refresh_token = refresh_token
+        self.scope = scope
+        self.extra = extra if extra is not None else {}
+
+    def __repr__(self):  # never the token itself: repr ends up in logs
+        return "<Token %s scope=%r expires_in=%r refresh=%s>" % (
+            self.token_type, self.scope, self.expires_in, self.refresh_token is not None)
+
+
+def _release():
+    # grant and encoding serve a renewal only: loaded by it and let go after it, so that a
+    # cached-token call runs in the heap their code took (make bench: in use after a cycle).
+    # Token lives here, not in grant, or every cached token would hold grant's code.
+    import sys
+
+    pkg = sys.modules[__name__.rpartition(".")[0]].__dict__
+    for m in ("grant", "encoding"):
+        sys.modules.pop(pkg["__name__"] + "." + m, None)
+        pkg.pop(m, None)
 
 
 class ClientCore:
@@ -180,8 +214,12 @@ class ClientCore:
         except (OAuthError, OSError, MemoryError) as e:
             self._failed(e)
             raise
+        finally:
+            _release()
 
     def _grant(self, grant_type, rt=None):
+        from . import grant  # a renewal's own code: let go after it (_release)
+
         c = self._clock
         m = self._method or self._tries[0]
         if m == "jwt":
