@@ -72,6 +72,8 @@ class T:  # the server's answers, as a transport gives them
 c = TokenClient("http://127.0.0.1:1/token", "id", "secret", "read", transport=T())
 c.request("GET", "http://127.0.0.1:1/api").json()  # a renewal, then the call
 c.request("GET", "http://127.0.0.1:1/api").json()  # the cached token
+c.invalidate()
+c.request("GET", "http://127.0.0.1:1/api").json()  # a second renewal: loaded again
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("oauthcc"))))
 """ % str(DEVICE)
 
@@ -91,5 +93,7 @@ def test_a_renewal_and_a_cached_token_call_load_no_failure_only_module(runtime, 
     assert p.returncode == 0, p.stdout + p.stderr
     got = {m.partition(".")[2] for m in json.loads(p.stdout.strip().splitlines()[-1])}
     assert not got & NOT_ON_A_FETCH, got & NOT_ON_A_FETCH
+    # what only a renewal needs is let go after it (oauthcc.client._release)
+    assert not got & {"grant", "encoding"}, got
     if runtime == "micropython":
         assert "_cpython" not in got, got

@@ -32,16 +32,20 @@ class Token:
             self.token_type, self.scope, self.expires_in, self.refresh_token is not None)
 
 
+# grant and encoding serve a renewal only: loaded by it and let go after it, so that a
+# cached-token call runs in the heap their code took (make bench: in use after a cycle).
+# Token lives here, not in grant, or every cached token would hold grant's code.
+_RENEWAL = ("grant", "encoding")
+
+
 def _release():
-    # grant and encoding serve a renewal only: loaded by it and let go after it, so that a
-    # cached-token call runs in the heap their code took (make bench: in use after a cycle).
-    # Token lives here, not in grant, or every cached token would hold grant's code.
     import sys
 
-    pkg = sys.modules[__name__.rpartition(".")[0]].__dict__
-    for m in ("grant", "encoding"):
-        sys.modules.pop(pkg["__name__"] + "." + m, None)
-        pkg.pop(m, None)
+    p = __name__.rpartition(".")[0]
+    d = sys.modules[p].__dict__
+    for m in _RENEWAL:
+        sys.modules.pop(p + "." + m, None)
+        d.pop(m, None)  # the package's attribute, set by the import
 
 
 class ClientCore:
