@@ -127,6 +127,7 @@ class App:
 
             base = config["base_url"] or PROFILES[config["profile"]][0] or ""
             self.roles_url = base.rstrip("/") + "/api/v1/roles"
+            oauthcc.release(("profiles",))  # the boot's only: its tables back to the heap
         self._token = None
         self.roles = None
         self.last_error = None

@@ -70,6 +70,9 @@ class T:  # the server's answers, as a transport gives them
         return Response(200, {}, b'{"ok":true}')
 
 c = TokenClient("http://127.0.0.1:1/token", "id", "secret", "read", transport=T())
+if sys.argv[1] == "profile":  # the profile's tables are let go once the client is made
+    from oauthcc import from_profile
+    c = from_profile("generic", "id", "secret", "read", "http://127.0.0.1:1", transport=T())
 c.request("GET", "http://127.0.0.1:1/api").json()  # a renewal, then the call
 c.request("GET", "http://127.0.0.1:1/api").json()  # the cached token
 c.invalidate()
@@ -83,12 +86,13 @@ NOT_ON_A_FETCH = {"untrusted", "backoff", "clientauth", "assertion", "clientcert
                   "chunked", "tls", "clock"}
 
 
+@pytest.mark.parametrize("made", ["client", "profile"])
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
-def test_a_renewal_and_a_cached_token_call_load_no_failure_only_module(runtime, tmp_path):
+def test_a_renewal_and_a_cached_token_call_load_no_failure_only_module(runtime, made, tmp_path):
     script = tmp_path / "fetch.py"
     script.write_text(FETCH)
     exe = sys.executable if runtime == "cpython" else micropython()
-    p = subprocess.run([exe, str(script)], capture_output=True, text=True, timeout=60,
+    p = subprocess.run([exe, str(script), made], capture_output=True, text=True, timeout=60,
                        stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stdout + p.stderr
     got = {m.partition(".")[2] for m in json.loads(p.stdout.strip().splitlines()[-1])}

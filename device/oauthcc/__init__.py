@@ -9,7 +9,7 @@ for _name in ("_port", "errors", "http", "client"):
 gc.collect()
 del _name
 
-from .client import Token, TokenClient  # noqa: E402
+from .client import Token, TokenClient, release  # noqa: E402
 from .errors import OAuthError  # noqa: E402
 
 __all__ = ["TokenClient", "OAuthError", "Token", "from_profile"]
@@ -19,4 +19,7 @@ __version__ = "0.1.0"
 def from_profile(profile, client_id, client_secret, scope=None, base_url=None, **kw):
     from .profiles import from_profile
 
-    return from_profile(profile, client_id, client_secret, scope, base_url, **kw)
+    try:
+        return from_profile(profile, client_id, client_secret, scope, base_url, **kw)
+    finally:
+        release(("profiles",))  # its tables serve this call only (a device: the boot)

@@ -38,12 +38,15 @@ class Token:
 _RENEWAL = ("grant", "encoding")
 
 
-def _release():
+def release(names=_RENEWAL):
+    """Let go of these modules of the package (names without the package's): sys.modules and
+    the package's attributes forget them, so their code goes back to the heap once nothing
+    else holds it; the next import loads them again."""
     import sys
 
     p = __name__.rpartition(".")[0]
     d = sys.modules[p].__dict__
-    for m in _RENEWAL:
+    for m in names:
         sys.modules.pop(p + "." + m, None)
         d.pop(m, None)  # the package's attribute, set by the import
 
@@ -219,10 +222,10 @@ class ClientCore:
             self._failed(e)
             raise
         finally:
-            _release()
+            release()
 
     def _grant(self, grant_type, rt=None):
-        from . import grant  # a renewal's own code: let go after it (_release)
+        from . import grant  # a renewal's own code: let go after it (release)
 
         c = self._clock
         m = self._method or self._tries[0]
