@@ -219,7 +219,11 @@ class ClientCore:
                     self._say("refresh refused (%s): new client-credentials grant" % e.error)
             return (yield from self._grant("client_credentials"))
         except (OAuthError, OSError, MemoryError) as e:
-            self._failed(e)
+            # the backoff, or a permanent error's long wait: in backoff.py, loaded at the
+            # first failure, so that a plain fetch never carries it
+            from .backoff import failed
+
+            failed(self, e)
             raise
         finally:
             release()
@@ -283,13 +287,6 @@ class ClientCore:
         self._refresh = t.refresh_token
         self._expires_at = self._clock.ticks_add(start, lifetime_ms)
         self._renew_at = self._clock.ticks_add(start, lifetime_ms - leeway)
-
-    def _failed(self, e):
-        # the backoff, or a permanent error's long wait: in backoff.py, loaded at the first
-        # failure, so that a plain fetch never carries it
-        from .backoff import failed
-
-        failed(self, e)
 
     # -- persistence (optional): a store sees only state() and restore(). Their code is in
     # clientstate.py, loaded only by a client that has a store: a fetch never carries it.
