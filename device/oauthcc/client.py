@@ -34,11 +34,14 @@ class Token:
 
 # grant and encoding serve a renewal only: loaded by it and let go after it, so that a
 # cached-token call runs in the heap their code took (make bench: in use after a cycle).
-# Token lives here, not in grant, or every cached token would hold grant's code.
+# Token lives here, not in grant, or every cached token would hold grant's code. With them
+# go the modules a renewal may load: scopes, and clientstate (a store's), which holds
+# grant's code too. _RENEWAL: what every renewal loads (bench: the .mpy of a fetch).
 _RENEWAL = ("grant", "encoding")
+_AFTER = _RENEWAL + ("scopes", "clientstate")
 
 
-def release(names=_RENEWAL):
+def release(names=_AFTER):
     """Let go of these modules of the package (names without the package's): sys.modules and
     the package's attributes forget them, so their code goes back to the heap once nothing
     else holds it; the next import loads them again."""
@@ -120,6 +123,7 @@ class ClientCore:
             from .clientstate import load
 
             load(self)  # best effort: a store that fails or holds junk changes nothing
+            release()
 
     def __repr__(self):  # no secret, no token
         return "<%s %s client_id=%r>" % (type(self).__name__, self.token_url, self.client_id)
