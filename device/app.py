@@ -220,6 +220,7 @@ class App:
             t = c.token()
             if self.roles_due(t):
                 self.roles_from(t, c.request("GET", self.roles_url))
+                oauthcc.release(("roles", "jwt"))  # once per token: their code back to the heap
             call = self.api_call()
             if call:
                 self.api_done(call, c.request(*call))
