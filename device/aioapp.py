@@ -69,8 +69,10 @@ async def _cycles(a, tasks):
             if cycles and n >= cycles:
                 break
             say("next cycle in %d s" % round(wait))
+            a.rest()  # no connection kept through the sleep
             await asyncio.sleep(wait)
     finally:
+        a.rest()
         for t in others:
             t.cancel()
     return a

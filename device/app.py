@@ -280,6 +280,7 @@ class App:
         attempt before a configuration change, and the app looks again every IDLE_S), and is
         said once per latch. Never less than 5 s: no failure turns into a tight loop.
         """
+        self.rest()  # an error answer read whole leaves its connection kept
         self.last_error = e
         self.failures += 1
         self._calm()
@@ -316,6 +317,7 @@ class App:
         kept in the state, so a reset cannot loop; with the wall clock unknown, the hour
         becomes a day). mainloop resets the board; aioapp never does.
         """
+        self.rest()
         self.crashes += 1
         self.saved["crashes"] = self.crashes  # saved by remember() below
         wait = min(30 << min(self.crashes - 1, 5), _CRASH_MAX_S)
@@ -334,6 +336,15 @@ class App:
             return wait, mem and self.resets and self._reset_due()
         except Exception:  # even the report failed (out of memory): the wait holds
             return wait, False
+
+    def rest(self):
+        """Close the connection the client keeps between requests (one TLS handshake serves a
+        cycle's token, role order and API call): before every sleep and after every failure,
+        as a socket held through a sleep is one the board lacks. Never raises."""
+        try:
+            self.client.close()
+        except Exception:  # a client without close(), or a socket already gone
+            pass
 
     def _reset_due(self):
         k = self.time

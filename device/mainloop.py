@@ -15,24 +15,28 @@ def run(app, board, cycles=0):
     cfg = app.config
     mode = cfg["sleep"]  # idle (Ctrl-C works), light, deep
     n = 0
-    while not cycles or n < cycles:
-        n += 1
-        try:
-            wait = app.network()
-            if not wait:
-                app.clock()
-                wait = app.cycle()
-        except Exception as e:
-            wait, reset = app.crashed(e)
-            if reset:
-                say("MemoryError in every cycle for an hour or more: resetting the board")
-                board.reset()
-        if cycles and n >= cycles:
-            break
-        say("next cycle in %d s" % round(wait))  # a long interval is not a hang
-        if mode == "deep" and wait >= cfg["deep_min"] and board.deepsleep(wait):
-            return  # only where deep sleep returns (a fake): the board boots into main.py
-        board.wait(wait, light=(mode == "light"))
+    try:
+        while not cycles or n < cycles:
+            n += 1
+            try:
+                wait = app.network()
+                if not wait:
+                    app.clock()
+                    wait = app.cycle()
+            except Exception as e:
+                wait, reset = app.crashed(e)
+                if reset:
+                    say("MemoryError in every cycle for an hour or more: resetting the board")
+                    board.reset()
+            if cycles and n >= cycles:
+                break
+            say("next cycle in %d s" % round(wait))  # a long interval is not a hang
+            app.rest()  # no connection kept through any sleep
+            if mode == "deep" and wait >= cfg["deep_min"] and board.deepsleep(wait):
+                return  # only where deep sleep returns (a fake): the board boots into main.py
+            board.wait(wait, light=(mode == "light"))
+    finally:
+        app.rest()  # the loop is over (cycles, Ctrl-C): nothing left open at the REPL
 
 
 def main(config_path="config.json", secrets_path="secrets.json", board=None):

@@ -99,9 +99,10 @@ def generic():
 
 def exchange(stub, path="/api/v1/resource", method="GET", body=b"", headers=()):
     """(bytes the stub sent until it ended the connection, recv calls, the error that ended it
-    or None for an orderly close) of one raw HTTP/1.1 request."""
+    or None for an orderly close) of one raw HTTP/1.1 request that asks it to close."""
     head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n%s\r\n" % (
-        method, path, len(body), "".join("%s: %s\r\n" % h for h in headers))
+        method, path, len(body), "".join("%s: %s\r\n" % h
+                                         for h in (("Connection", "close"),) + tuple(headers)))
     s = socket.create_connection(("127.0.0.1", stub.port), timeout=5)
     try:
         s.sendall(head.encode() + body)
@@ -144,7 +145,7 @@ def test_without_a_fault_the_answer_is_json_with_a_length(generic):
     status, h, body = parse(exchange(generic)[0])
     assert status == 401 and json.loads(body) == {"error": "invalid_token"}
     assert h["content-type"] == "application/json" and h["content-length"] == str(len(body))
-    assert h["connection"] == "close" and "date" in h and h["www-authenticate"]
+    assert h["connection"] == "close" and "date" in h and h["www-authenticate"]  # as asked
 
 
 def test_fault_status_replaces_status_headers_and_body(generic):
@@ -251,6 +252,100 @@ def test_fault_drip_sends_the_normal_answer_a_byte_at_a_time(generic):
     assert reads > len(data) // 4  # the bytes came one by one, not in one write
 
 
+class Kept:
+    """One client connection to the stub, kept for several requests (no Connection: close)."""
+
+    def __init__(self, stub):
+        self.s = socket.create_connection(("127.0.0.1", stub.port), timeout=5)
+        self.buf = b""
+
+    def ask(self, path="/api/v1/resource", headers=()):
+        """(status, headers, body) of one request; the answer read by its Content-Length."""
+        self.s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (
+            path, "".join("%s: %s\r\n" % h for h in headers))).encode())
+        for _ in range(1000):  # bounded: a few recv calls
+            if b"\r\n\r\n" in self.buf:
+                head, _, rest = self.buf.partition(b"\r\n\r\n")
+                n = int(parse(head + b"\r\n\r\n")[1]["content-length"])
+                if len(rest) >= n:
+                    self.buf = rest[n:]
+                    return parse(head + b"\r\n\r\n" + rest[:n])
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        raise AssertionError("no whole answer")
+
+    def ended(self, seconds=5):
+        """True when the stub closes the connection within `seconds`, sending nothing more."""
+        self.s.settimeout(seconds)
+        try:
+            return self.s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self):
+        self.s.close()
+
+
+def test_connections_are_kept_and_numbered_in_the_log(generic):
+    generic.reset({"profile": "generic"})
+    a, b = Kept(generic), Kept(generic)
+    try:
+        for k in (a, b, a, a):
+            status, h, body = k.ask()
+            assert status == 401 and "connection" not in h and h["content-length"] == str(len(body))
+        n = [e["connection"] for e in generic.log]
+        assert n[0] == n[2] == n[3] != n[1], n
+        status, h, _ = a.ask(headers=[("Connection", "close")])  # asked to close: it does
+        assert h["connection"] == "close" and a.ended()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_answer_that_says_close_closes(generic):
+    k = Kept(generic)
+    try:
+        generic.faults({"kind": "status", "status": 503, "headers": {"Connection": "close"}})
+        assert k.ask()[0] == 503 and k.ended()
+    finally:
+        k.close()
+
+
+def test_fault_hangup_answers_then_closes_the_idle_connection(generic):
+    k = Kept(generic)
+    try:
+        generic.faults({"kind": "hangup"})
+        status, h, _ = k.ask()
+        assert status == 401 and "connection" not in h and k.ended()  # at once, unsaid
+    finally:
+        k.close()
+    k = Kept(generic)
+    try:
+        generic.faults({"kind": "hangup", "seconds": 0.5}, {"kind": "hangup", "seconds": 0.5})
+        k.ask()
+        time.sleep(0.1)
+        assert k.ask()[0] == 401  # a request within the wait is served
+        t0 = time.monotonic()
+        assert not k.ended(0.2) and k.ended() and time.monotonic() - t0 < 3  # then the wait
+        assert generic.log[-1]["fault"] == "hangup"
+    finally:
+        k.close()
+
+
+def test_requests_per_connection_closes_after_that_many_answers(generic):
+    generic.reset({"profile": "generic", "requests_per_connection": 2})
+    k = Kept(generic)
+    try:
+        assert k.ask()[0] == k.ask()[0] == 401 and k.ended()
+    finally:
+        k.close()
+    generic.reset({"profile": "generic"})
+
+
 def test_faults_match_a_path_prefix_and_each_is_used_once(generic):
     generic.reset({"profile": "generic"})
     generic.faults({"kind": "status", "status": 502, "path": "/api/"}, {"kind": "close"})
@@ -272,7 +367,7 @@ def test_every_documented_fault_kind_is_known():
     doc = stub_server.__doc__.split("A fault is a dict", 1)[1]
     documented = {line.split()[0] for line in doc.splitlines()[1:] if line.startswith("  ")
                   and not line.startswith("   ")}
-    assert documented == set(stub_server.FAULT_KINDS) and len(documented) == 11
+    assert documented == set(stub_server.FAULT_KINDS) and len(documented) == 12
 
 
 def test_an_unknown_fault_kind_is_refused(generic):

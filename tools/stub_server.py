@@ -9,14 +9,22 @@ POST /client, the secret shown once).
 Tests drive it through control endpoints on the main port, which are never logged:
   POST /_stub/reset   {"profile", "lifetime", "token_format": "jwt"|"opaque", "clients": [...],
                        "basic_decoding": "rfc"|"raw", "rotate_refresh", "person_roles",
-                       "refresh": bool, "auth": "basic"|"post"|"tls"}
+                       "refresh": bool, "auth": "basic"|"post"|"tls",
+                       "requests_per_connection": n}
                       auth "tls" (RFC 8705 tls_client_auth): the body names the client, the
-                      TLS client certificate's common name must be its client_id
+                      TLS client certificate's common name must be its client_id;
+                      requests_per_connection: after that many answers a connection is
+                      closed without saying so (default: no limit)
   POST /_stub/revoke  {"what": "refresh"|"access"}   forget issued tokens
   POST /_stub/expire  {}                             every access token expires now
   POST /_stub/faults  {"faults": [fault, ...]}       each fault is used by one request
   GET  /_stub/log                                    what the server received and answered
   GET  /_stub/tls                                    {"tls_failures": failed TLS handshakes}
+
+Connections are HTTP/1.1 keep-alive: every answer has a Content-Length (or is chunked) and the
+connection stays open for the next request unless the request or the answer says
+`Connection: close`, a fault cuts it, or it idles IDLE_S seconds. Each log entry names its
+"connection" (numbered from 1 as they are accepted, never reset), so tests can tell reuse.
 
 A fault is a dict with "kind" and optionally "path" (a prefix; default: any request); a request
 uses the first fault whose path it matches, and uses it up. The kinds, in the order they act:
@@ -33,6 +41,9 @@ cut the connection (the log has no status unless the answer's head went out)
   reset    close with a TCP reset
   raw      {"data": str}                                  send these bytes, then close
   truncate {"keep"}     send headers and `keep` body bytes of the answer, then close
+  hangup   {"seconds"}  answer normally, as if keeping the connection, then close it when
+           no request came within `seconds` (default 0: at once), as a server's idle
+           timeout does
 pace it
   slow     {"seconds"}  wait, then answer normally (a client timeout)
   drip     {"interval"} answer normally, one byte per interval seconds
@@ -66,6 +77,7 @@ ZAIKIO_GRANTED = [
     PER + ".zaikio.machines.rw",
 ]
 _JWT_KEY = b"stub-signing-key"  # the stub's own HS256 key: the device never checks it
+IDLE_S = 15  # a kept connection idle this long is closed (real servers: 5 to 75 s)
 
 # name: token path (None: the wicked pattern), client auth, scope separator, refresh, lifetime
 PROFILES = {
@@ -103,6 +115,7 @@ class State:
 
     def __init__(self, **config):
         self.lock = threading.Lock()
+        self.connections = 0  # accepted so far: numbers stay unique across resets
         self.reset(config)
 
     def reset(self, config):
@@ -121,6 +134,7 @@ class State:
             self.token_format = config.get("token_format", "jwt")
             self.basic_decoding = config.get("basic_decoding", "rfc")
             self.rotate_refresh = config.get("rotate_refresh", True)
+            self.per_connection = config.get("requests_per_connection")
             self.person_roles = config.get("person_roles", ["owner", "admin"])
             clients = config.get("clients")
             if clients is None:
@@ -376,7 +390,18 @@ def _truncate(h, fault, head, body):
     return head + body[:fault.get("keep", 5)]
 
 
-CUT = {"close": _close, "reset": _reset, "raw": _raw, "truncate": _truncate}
+def _hangup(h, fault, head, body):
+    # the whole answer, the connection kept as the client may expect; then the idle close
+    seconds = fault.get("seconds", 0)
+    if seconds:
+        h.connection.settimeout(seconds)  # handle_one_request ends the connection on it
+    else:
+        h.close_connection = True
+    return head + body
+
+
+CUT = {"close": _close, "reset": _reset, "raw": _raw, "truncate": _truncate,
+       "hangup": _hangup}
 
 
 # 3. pace it: (handler, fault, data) sends the data
@@ -412,11 +437,17 @@ def check_faults(faults):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "oauthcc-stub/1"
+    timeout = IDLE_S  # for every read: an idle kept connection ends (handle_one_request)
 
     def log_message(self, fmt, *args):  # quiet: the log endpoint says what happened
         pass
 
     def setup(self):
+        st = self.server.state
+        with st.lock:
+            st.connections += 1
+            self.number = st.connections
+        self.served = 0
         ctx = self.server.tls
         if ctx is not None:
             self.request.settimeout(10)
@@ -463,8 +494,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def dispatch(self):
-        self.close_connection = True
         st = self.server.state
+        self.connection.settimeout(IDLE_S)  # a hangup fault's shorter wait is over
         body = self.read_body()
         path = self.path.split("?")[0]
         if self.server.admin:
@@ -473,7 +504,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(path, body)
         headers = {k.lower(): v for k, v in self.headers.items()}
         entry = {"method": self.command, "path": path, "headers": headers, "status": None,
-                 "client_cert": self.peer()}
+                 "client_cert": self.peer(), "connection": self.number}
         with st.lock:
             st.log.append(entry)
         fault = st.take_fault(path)
@@ -525,7 +556,10 @@ class Handler(BaseHTTPRequestHandler):
         headers.setdefault("Content-Type", "application/json")
         status, headers, body = REPLACE.get(kind, _as_is)(fault, status, obj, headers)
         head = "HTTP/1.1 %d %s\r\n" % (status, self.responses.get(status, ("X",))[0])
-        headers["Connection"] = "close"
+        if "close" in str(headers.get("Connection", "")).lower():
+            self.close_connection = True  # a fault's answer says so: then it does
+        if self.close_connection:  # the request asked for it (parse_request saw to that)
+            headers["Connection"] = "close"
         headers.setdefault("Date", self.date_time_string())
         if "Transfer-Encoding" not in headers:
             headers["Content-Length"] = str(len(body))
@@ -535,15 +569,22 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             body = b""
         data = CUT.get(kind, _whole)(self, fault, head, body)
+        if kind in CUT and kind != "hangup":
+            self.close_connection = True  # cut: nothing more on this connection
         entry["status"] = status if data.startswith(head) else None
         PACE.get(kind, _send)(self, fault, data)
+        self.served += 1
+        st = self.server.state
+        if st.per_connection and self.served >= st.per_connection:
+            self.close_connection = True  # without having said so in the answer
 
     def send_json(self, status, obj):
         body = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 

@@ -1,7 +1,8 @@
-# HTTP/1.1 over asyncio streams, one request per connection. Only how the bytes move: the
-# HTTP itself (options, TLS context, URLs, head, parser, errors) is http.py, shared with the
-# blocking transport.py, which this module does not load. Other tasks run while it waits.
+# HTTP/1.1 over asyncio streams. Only how the bytes move: the HTTP itself (options, TLS
+# context, URLs, head, parser, errors, which kept connection to reuse) is http.py, shared with
+# the blocking transport.py, which this module does not load. Other tasks run while it waits.
 import asyncio
+from errno import ETIMEDOUT
 
 from ._port import MICROPYTHON, const, ticks_add, ticks_ms
 from .errors import OAuthError
@@ -20,8 +21,8 @@ def _more():
 
 
 async def open_connection(pool, host, port, ssl=None):
-    """(reader, writer) of a connection to host:port, over TLS with the context ssl, from a
-    socket of pool (the socket module, or a test's).
+    """(reader, writer, socket) of a connection to host:port, over TLS with the context ssl,
+    from a socket of pool (the socket module, or a test's); _shut closes them.
 
     On MicroPython the same steps as its asyncio's own open_connection, which leaks the
     socket when the connect is cancelled (a deadline passed) or fails: an ESP32 has about
@@ -40,8 +41,9 @@ async def open_connection(pool, host, port, ssl=None):
         s.setblocking(False)
         if not MICROPYTHON:
             await loop.sock_connect(s, ai[-1])
-            return await asyncio.open_connection(sock=s, ssl=ssl,
+            r, w = await asyncio.open_connection(sock=s, ssl=ssl,
                                                  server_hostname=host if ssl else None)
+            return r, w, s
         from errno import EINPROGRESS
 
         try:
@@ -54,7 +56,7 @@ async def open_connection(pool, host, port, ssl=None):
             s.setblocking(False)
         await _writable(s)
         stream = asyncio.StreamReader(s)  # MicroPython's Stream reads and writes
-        return stream, stream
+        return stream, stream, s
     except BaseException:  # CancelledError too: close what we opened
         s.close()
         raise
@@ -64,24 +66,55 @@ def _writable(s):  # MicroPython: park the task until s is writable (connected)
     yield asyncio.core._io_queue.queue_write(s)
 
 
+def _shut(w, s, loop=None):
+    # Close now, without awaiting: CPython's transport is aborted (no TLS goodbye a stalled
+    # server could hold; off its loop's selector) unless its loop has closed, and its socket
+    # closed at once rather than at the loop's next turn; MicroPython's stream has only its
+    # socket (what its wait_closed does).
+    t = getattr(w, "transport", None)
+    try:
+        if t is not None and not (loop and loop.is_closed()):
+            t.abort()
+        s.close()
+    except OSError:  # a TLS close_notify into a reset connection: the socket is gone anyway
+        pass
+
+
 class AsyncTransport(Base):
-    """HTTP/1.1 over asyncio streams, a fresh connection per request, closed on every path,
-    cancellation included. Options: http.Base, as transport.Transport; each wait (connect
-    and handshake, send, every read) bounded with asyncio.wait_for. getaddrinfo blocks the
-    event loop on MicroPython: DNS time is outside both bounds there.
+    """HTTP/1.1 over asyncio streams, closed on every path, cancellation included; with
+    keepalive=True the connection is kept for the next request to the same origin until
+    close() (not a coroutine: it waits for nothing). Options: http.Base, as
+    transport.Transport; each wait (connect and handshake, send, every read) bounded with
+    asyncio.wait_for. getaddrinfo blocks the event loop on MicroPython: DNS time is outside
+    both bounds there. On CPython a connection is kept for its event loop only.
     """
+
+    def close(self):
+        """Close the kept connection, if any. The transport stays usable."""
+        c = self._conn
+        if c is not None:
+            self._conn = None
+            _shut(c[5], c[6], c[3])
 
     async def request(self, method, url, body=None, headers=None, max_body=None):
         host, port, line, body, ctx = self._prepare(method, url, body, headers)
-        if ctx is not None:
-            import gc
-
-            gc.collect()  # the handshake needs the largest free blocks we can give it
+        loop = None if MICROPYTHON else asyncio.get_running_loop()
+        if self._conn is not None and self._conn[3] is not loop:
+            self.close()  # CPython: a loop cannot use the streams of another (an ended one)
+        kept = self._kept(host, port, ctx)
         deadline = ticks_add(ticks_ms(), self.deadline_ms)
-        w = None
+        w = got = None
         try:
             try:
-                r, w = await self._within(open_connection(self._pool, host, port, ctx), deadline)
+                if kept:
+                    r, w, s = kept[4], kept[5], kept[6]
+                else:
+                    if ctx is not None:
+                        import gc
+
+                        gc.collect()  # the handshake needs the largest free blocks we can give it
+                    r, w, s = await self._within(open_connection(self._pool, host, port, ctx),
+                                                 deadline)
                 # CPython has verified the server by now; MicroPython does it at the first
                 # write, and mbedTLS sends nothing of ours before the handshake succeeded.
                 w.write(head(line, headers, body))
@@ -89,23 +122,30 @@ class AsyncTransport(Base):
                     w.write(body)
                 await self._within(w.drain(), deadline)
             except Exception as e:
-                if ctx is None:
+                if ctx is None or kept:
                     raise
                 from .tls import verify_failed
 
                 raise verify_failed(e) or e
-            return await self._answer(r, method, max_body or self.max_body, deadline)
+            got = Reader(_more)
+            answer = await self._answer(r, got, method, max_body or self.max_body, deadline)
+            # kept: nothing unasked-for after the answer, and no other kept (a concurrent
+            # request's) that this one would leave open
+            if self.keepalive and got.keep and got.pos == len(got.buf) and self._conn is None:
+                self._conn = (host, port, ctx, loop, r, w, s, ticks_ms())
+                w = None  # kept, not closed below
+            return answer
         except OSError as e:
-            from .untrusted import named
+            # a kept connection that failed before any byte of the answer, by no timeout: the
+            # server had closed it (see http.Base)
+            if not kept or got and got.buf or e.args and e.args[0] == ETIMEDOUT:
+                from .untrusted import named
 
-            raise named(e, host, port)
+                raise named(e, host, port)
         finally:
             if w is not None:
-                t = getattr(w, "transport", None)
-                if t is not None:
-                    t.abort()  # CPython: close now, no TLS goodbye a stalled server could hold
-                else:
-                    await w.wait_closed()  # MicroPython: closes the socket, without waiting
+                _shut(w, s)
+        return await self.request(method, url, body, headers, max_body)  # once, on a fresh one
 
     async def _within(self, aw, deadline):
         # Every wait is bounded by the timeout and by what is left of the request's
@@ -116,10 +156,9 @@ class AsyncTransport(Base):
         except asyncio.TimeoutError:
             raise timeout(ms < self.timeout_ms)
 
-    async def _answer(self, r, method, max_body, deadline):
-        # Parse what has arrived after every read: the answer is complete as soon as its
-        # framing says so, and an oversized Content-Length is refused at the header.
-        got = Reader(_more)
+    async def _answer(self, r, got, method, max_body, deadline):
+        # Parse what has arrived (got, a Reader) after every read: the answer is complete as
+        # soon as its framing says so, and an oversized Content-Length is refused at the header.
         while True:
             got.pos = 0
             try:

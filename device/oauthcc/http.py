@@ -1,5 +1,6 @@
 # The HTTP/1.1 both transports speak: their options and TLS context, URLs, the request head,
-# the answer's parser, the limits, the errors of a timeout and of a closed connection.
+# the answer's parser, the limits, the errors of a timeout and of a closed connection, and
+# which kept connection a request may reuse.
 # transport.py moves the bytes over sockets, aiotransport.py over asyncio streams.
 import socket
 from errno import ECONNABORTED, ETIMEDOUT
@@ -11,6 +12,9 @@ from .errors import OAuthError
 _MAX_LINE = const(2048)  # longest status or header line accepted
 MAX_HEADERS = const(64)  # header lines of an answer, trailer lines of a chunked one
 _MAX_INTERIM = const(8)  # 1xx answers (100 Continue, 103 Early Hints) before the final one
+# a kept connection idle longer is closed, not reused: servers drop idle ones after 5 to 75 s
+# (Node and Apache 5 s), and one they dropped costs a retry
+_IDLE_MS = const(4000)
 # RFC 9110 tchar: what a method or a header name may hold
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -94,7 +98,8 @@ def timeout(late):
 
 class Reader:
     """The parser's view of an answer: buf[pos:] is not read yet, more(*args) gives the next
-    bytes (b"" at the end of the stream): each transport says how it gets them."""
+    bytes (b"" at the end of the stream): each transport says how it gets them. keep: set by
+    read_response, True when the connection may serve another request."""
 
     def __init__(self, more, *args):
         self.more = more
@@ -162,6 +167,10 @@ def read_response(r, method, max_body):
             break
     else:
         raise OAuthError("invalid_response", "too many interim answers")
+    # HTTP/1.1 keeps the connection unless the server says close, HTTP/1.0 only if it says
+    # keep-alive; an answer read to the end of the stream leaves nothing to keep
+    c = headers.get("connection", "").lower()
+    r.keep = "close" not in c and (parts[0] != b"HTTP/1.0" or "keep-alive" in c)
     if method == "HEAD" or status in (204, 304):
         return Response(status, headers, b"")
     if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -170,6 +179,7 @@ def read_response(r, method, max_body):
         return Response(status, headers, read(r, max_body, MAX_HEADERS))
     length = headers.get("content-length")
     if length is None:
+        r.keep = False
         return Response(status, headers, r.read_to_eof(max_body))
     try:
         n = int(length)
@@ -192,10 +202,25 @@ class Base:
     MicroPython, so DNS time is outside both. max_body: bytes of an answer's body. pool: an
     object like the socket module (getaddrinfo, socket, SOCK_STREAM), injectable for tests;
     clock: its unix_time() tells whether the wall clock is set (default: oauthcc._port).
+
+    keepalive=True keeps the connection after an answer (HTTP/1.1 keep-alive) for the next
+    request to the same origin, one connection at most: close() ends it (call it before
+    sleeping); a request elsewhere closes it first, any error too, and so does an idle time
+    of _IDLE_MS. A kept connection the server has closed meanwhile (EOF, ECONNRESET, EPIPE,
+    or their TLS forms, which differ by runtime) fails before any byte of an answer arrives,
+    by no timeout: the request is then sent once more, on a fresh connection. The token POST
+    too: a server that closed an idle connection never read it, and one that read it and died
+    unanswered is asked again for a token (a rotated refresh token is then refused with
+    invalid_grant, and client credentials follow). Never once an answer started to arrive.
+    keepalive=False (the default of a bare transport): one connection per request, with
+    `Connection: close`, nothing left open.
     """
 
+    _conn = None  # the kept connection: (host, port, TLS context, ..., ticks when kept)
+
     def __init__(self, ca=None, verify=True, timeout=10, deadline=30, max_body=16384,
-                 pool=None, clock=None):
+                 pool=None, clock=None, keepalive=False):
+        self.keepalive = keepalive
         self.ca = ca
         self.verify = verify
         self.timeout_ms = int(timeout * 1000)
@@ -232,13 +257,26 @@ class Base:
             if self.verify:
                 tls.check_clock(self._clock)
         name = host if port == (443 if scheme == "https" else 80) else "%s:%d" % (host, port)
-        return host, port, "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, path, name), body, ctx
+        return host, port, "%s %s HTTP/1.1\r\nHost: %s\r\n%s" % (
+            method, path, name, "" if self.keepalive else "Connection: close\r\n"), body, ctx
+
+    def _kept(self, host, port, ctx):
+        # The kept connection when it is to this origin, verified alike (host, port, TLS
+        # context), and has not idled too long, taken out of _conn (an error closes it with the
+        # request); else None, and any other kept one is closed first: one socket at a time.
+        c = self._conn
+        if c is not None:
+            if (c[0] == host and c[1] == port and c[2] is ctx
+                    and ticks_diff(ticks_ms(), c[-1]) < _IDLE_MS):
+                self._conn = None
+                return c
+            self.close()
+        return None
 
 
 def head(line, headers, body):
     """The request head as bytes: line (from Base._prepare, which checked every part) and the
     headers. Built after the TLS handshake: they hold the secrets, the handshake the heap."""
-    line += "Connection: close\r\n"
     if headers:
         for k, v in headers.items():
             line += "%s: %s\r\n" % (k, v)

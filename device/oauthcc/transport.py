@@ -1,6 +1,6 @@
-# Blocking HTTP/1.1 over sockets, one request per connection. Only how the bytes move: the
-# HTTP itself (options, TLS context, URLs, head, parser, errors) is http.py, shared with
-# aiotransport.py.
+# Blocking HTTP/1.1 over sockets. Only how the bytes move: the HTTP itself (options, TLS
+# context, URLs, head, parser, errors, which kept connection to reuse) is http.py, shared
+# with aiotransport.py.
 from errno import EAGAIN, ETIMEDOUT
 
 from ._port import MICROPYTHON, const, ticks_add, ticks_ms
@@ -34,7 +34,17 @@ def _close(s):
 
 
 class Transport(Base):
-    """HTTP/1.1 over a fresh socket per request, closed on every path. Options: http.Base."""
+    """HTTP/1.1 over sockets, closed on every path; with keepalive=True the connection is kept
+    for the next request to the same origin until close(). Options: http.Base."""
+
+    def close(self):
+        """Close the kept connection, if any. The transport stays usable."""
+        c = self._conn
+        if c is not None:
+            self._conn = None
+            _close(c[4])
+            if c[4] is not c[3]:
+                _close(c[3])
 
     def request(self, method, url, body=None, headers=None, max_body=None):
         if MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
@@ -43,31 +53,36 @@ class Transport(Base):
             gc.collect()  # so what lives through the request (socket, TLS context) lands low,
             # not between garbage: a smaller heap suffices (make bench)
         host, port, line, body, ctx = self._prepare(method, url, body, headers)
-        pool = self._pool
-        raw = sock = None
+        kept = self._kept(host, port, ctx)
+        raw = sock = r = None
         try:
-            addr = host.strip("[]")  # an IPv6 literal without its brackets
-            ai = pool.getaddrinfo(addr, port, 0, pool.SOCK_STREAM)[0]
-            deadline = ticks_add(ticks_ms(), self.deadline_ms)  # DNS is outside it
-            raw = sock = pool.socket(ai[0], pool.SOCK_STREAM)
-            _within(raw.settimeout, self.timeout_ms, deadline, raw.connect, ai[-1])
-            if ctx is not None:
-                import gc
+            if kept:
+                raw, sock = kept[3], kept[4]
+                deadline = ticks_add(ticks_ms(), self.deadline_ms)
+            else:
+                pool = self._pool
+                addr = host.strip("[]")  # an IPv6 literal without its brackets
+                ai = pool.getaddrinfo(addr, port, 0, pool.SOCK_STREAM)[0]
+                deadline = ticks_add(ticks_ms(), self.deadline_ms)  # DNS is outside it
+                raw = sock = pool.socket(ai[0], pool.SOCK_STREAM)
+                _within(raw.settimeout, self.timeout_ms, deadline, raw.connect, ai[-1])
+                if ctx is not None:
+                    import gc
 
-                gc.collect()  # the handshake needs the largest free blocks we can give it
-                try:
-                    if MICROPYTHON:  # its wrap_socket's handshake ignores the deadline
-                        from .tls import shake
+                    gc.collect()  # the handshake needs the largest free blocks we can give it
+                    try:
+                        if MICROPYTHON:  # its wrap_socket's handshake ignores the deadline
+                            from .tls import shake
 
-                        sock = shake(ctx, raw, addr, line, self.timeout_ms, deadline)
-                        line = ""  # sent: it carried the handshake
-                    else:  # CPython bounds a whole handshake by the socket's timeout
-                        sock = _within(raw.settimeout, self.timeout_ms, deadline,
-                                       ctx.wrap_socket, raw, server_hostname=addr)
-                except Exception as e:
-                    from .tls import verify_failed
+                            sock = shake(ctx, raw, addr, line, self.timeout_ms, deadline)
+                            line = ""  # sent: it carried the handshake
+                        else:  # CPython bounds a whole handshake by the socket's timeout
+                            sock = _within(raw.settimeout, self.timeout_ms, deadline,
+                                           ctx.wrap_socket, raw, server_hostname=addr)
+                    except Exception as e:
+                        from .tls import verify_failed
 
-                    raise verify_failed(e) or e
+                        raise verify_failed(e) or e
             # Only now, with the server verified, does anything secret leave the device.
             send = getattr(sock, "sendall", None) or sock.write
             send(head(line, headers, body))
@@ -77,13 +92,21 @@ class Transport(Base):
             # no settimeout and reads through the raw socket (set that one's)
             r = Reader(_within, getattr(sock, "settimeout", None) or raw.settimeout,
                        self.timeout_ms, deadline, getattr(sock, "recv", None) or sock.read, _CHUNK)
-            return read_response(r, method, max_body or self.max_body)
+            answer = read_response(r, method, max_body or self.max_body)
+            if self.keepalive and r.keep and r.pos == len(r.buf):  # nothing unasked-for after it
+                self._conn = (host, port, ctx, raw, sock, ticks_ms())
+                raw = sock = None  # kept, not closed below
+            return answer
         except OSError as e:
-            from .untrusted import named
+            # a kept connection that failed before any byte of the answer, by no timeout: the
+            # server had closed it (see http.Base)
+            if not kept or r and r.buf or e.args and e.args[0] == ETIMEDOUT:
+                from .untrusted import named
 
-            raise named(e, host, port)
+                raise named(e, host, port)
         finally:
             if sock is not None:
                 _close(sock)
             if sock is not raw:
                 _close(raw)
+        return self.request(method, url, body, headers, max_body)  # once, on a fresh one

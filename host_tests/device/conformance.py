@@ -133,12 +133,34 @@ def api_call(info, access_token):
                                {"Authorization": "Bearer " + access_token})
 
 
+class _Counting:
+    """The socket module, counting the sockets a Recorder opens."""
+
+    def __init__(self, rec):
+        import socket
+
+        self._s = socket
+        self.SOCK_STREAM = socket.SOCK_STREAM
+        self.rec = rec
+
+    def getaddrinfo(self, *a):
+        return self._s.getaddrinfo(*a)
+
+    def socket(self, *a):
+        self.rec.connections += 1
+        return self._s.socket(*a)
+
+
 class Recorder(Transport):
-    """The real transport, remembering (method, url, status) of every request it made."""
+    """The real transport, remembering (method, url, status) of every request it made; it
+    keeps its connection as a client's own transport does, and counts the connections it
+    opened (a real server's keep-alive, and its idle close retried, at work)."""
 
     def __init__(self, **kw):
-        super().__init__(**kw)
+        kw.setdefault("keepalive", True)
+        super().__init__(pool=_Counting(self), **kw)
         self.seen = []
+        self.connections = 0
 
     def request(self, method, url, body=None, headers=None):
         r = super().request(method, url, body, headers)
@@ -147,7 +169,8 @@ class Recorder(Transport):
 
 
 def check_expiry_makes_a_new_grant(info):
-    """Neither server issues a refresh token for client credentials: expiry is a new grant."""
+    """Neither server issues a refresh token for client credentials: expiry is a new grant.
+    Returns the connections the two grants took: 1 where the server keeps them alive."""
     from support import FakeClock
 
     clock = FakeClock()  # 5 s before the ticks wrap
@@ -158,6 +181,7 @@ def check_expiry_makes_a_new_grant(info):
     t2 = c.token()
     assert t2 is not t1 and t2.refresh_token is None
     assert rec.seen == [("POST", info["token_url"], 200)] * 2  # two client-credentials grants
+    return rec.connections
 
 
 def wrong_secret(info):

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import socket
 
 import aioapp
 import app
@@ -87,5 +88,53 @@ def test_aioapp_shares_the_apps_decisions():
     assert a.roles is None
     assert asyncio.run(a.cycle()) == 60
     assert a.roles == ["owner"] and len(token_requests()) == 1
-    faults({"kind": "close", "path": "/api/v1/resource"})
+    # cut in the answer: a connection closed before any answer would be retried once (it may
+    # be the one kept from the last cycle)
+    faults({"kind": "truncate", "path": "/api/v1/resource"})
     assert asyncio.run(a.cycle()) == 5 and isinstance(a.last_error, OSError)
+
+
+class Pool:
+    """The socket module, keeping every socket it opens (plain HTTP: none detached by TLS)."""
+
+    SOCK_STREAM = socket.SOCK_STREAM
+
+    def __init__(self):
+        self.opened = []
+
+    def getaddrinfo(self, *a):
+        return socket.getaddrinfo(*a)
+
+    def socket(self, *a):
+        s = socket.socket(*a)
+        self.opened.append(s)
+        return s
+
+    def still_open(self):
+        return len([s for s in self.opened if s.fileno() != -1])
+
+
+def test_aioapp_one_connection_per_cycle_and_none_open_while_it_sleeps():
+    reset(profile="zaikio")
+    pool, seen, emit = Pool(), [], app.emit
+
+    async def look():  # runs once the loop has gone to sleep, not before
+        seen.append(pool.still_open())
+
+    def line(text):
+        if "next cycle in" in text:
+            asyncio.create_task(look())
+        emit(text)
+
+    a = aioapp.start(config(cycles=3, interval=0.2), SECRETS)
+    a.client._transport._pool = pool
+    app.emit = line
+    try:
+        asyncio.run(aioapp._cycles(a, ()))
+    finally:
+        app.emit = emit
+    assert seen == [0, 0], seen  # closed at both sleeps
+    n = [e["connection"] for e in log()]
+    # the renewal cycle: token, role order, API call on one connection; then one a cycle
+    assert len(n) == 5 and n[0] == n[1] == n[2] and len(set(n)) == len(pool.opened) == 3, n
+    assert pool.still_open() == 0

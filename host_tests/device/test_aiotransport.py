@@ -7,7 +7,7 @@ from test_fuzz_parsers import SEEDS, _mutate
 
 from oauthcc import OAuthError
 from oauthcc._port import ticks_add, ticks_ms
-from oauthcc.aiotransport import AsyncTransport
+from oauthcc.aiotransport import AsyncTransport, _more
 from oauthcc.http import Reader, read_response
 from oauthcc.transport import _within
 from support import FakeSocket
@@ -57,27 +57,30 @@ class FakeStream:
         return out
 
 
-def outcome(fn):
+def outcome(fn, reader):
     try:
         r = fn()
     except OAuthError as e:
         return ("OAuthError", e.error)
     except OSError:
         return ("OSError",)
-    return (r.status, sorted(r.headers.items()), r.body)
+    # and whether the connection could serve another request (http.Base._keeps)
+    return (r.status, sorted(r.headers.items()), r.body,
+            reader.keep and reader.pos == len(reader.buf))
 
 
 def sync_parse(raw, piece, max_body=1000):
     s = FakeSocket(raw, piece)
     r = Reader(_within, s.settimeout, 1000, ticks_add(ticks_ms(), 60000), s.recv, 512)
-    return outcome(lambda: read_response(r, "GET", max_body))
+    return outcome(lambda: read_response(r, "GET", max_body), r)
 
 
 def async_parse(raw, piece, max_body=1000, hold=False):
     t = AsyncTransport()
     deadline = ticks_add(ticks_ms(), 60000)
+    got = Reader(_more)
     return outcome(lambda: asyncio.run(
-        t._answer(FakeStream(raw, piece, hold), "GET", max_body, deadline)))
+        t._answer(FakeStream(raw, piece, hold), got, "GET", max_body, deadline)), got)
 
 
 def test_same_answers_as_the_blocking_parser():

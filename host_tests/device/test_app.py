@@ -208,9 +208,11 @@ def test_api_failures_back_off_and_roles_are_fetched_again():
 
     fakeboard.use()
     reset(profile="zaikio")
+    # truncated answers: a connection closed before any answer would be retried once (the
+    # roles call leaves it kept), one closed in the middle of the answer is not
     faults({"kind": "status", "status": 503, "path": "/api/v1/roles"},
-           {"kind": "close", "path": "/api/v1/resource"},
-           {"kind": "close", "path": "/api/v1/resource"})
+           {"kind": "truncate", "path": "/api/v1/resource"},
+           {"kind": "truncate", "path": "/api/v1/resource"})
     a, b = run("apifail", cycles=4, interval=60)
     assert b.waits == [5, 10, 60]  # the token was fine: the app's own backoff, not 1 s
     assert len([e for e in log() if e["path"] == "/api/v1/roles"]) == 2
@@ -243,3 +245,90 @@ def test_zaikio_without_base_url_reads_roles_from_the_production_hub():
     a = app.App(settings.check({"profile": "heidelberg", "base_url": "https://h.example/"}), None)
     assert a.roles_url == "https://h.example/api/v1/roles"
     assert app.App(settings.check({"profile": "generic"}), None).roles_url is None
+
+
+class Pool:
+    """The socket module, keeping every socket it opens (plain HTTP: none detached by TLS)."""
+
+    def __init__(self):
+        import socket
+
+        self._s = socket
+        self.SOCK_STREAM = socket.SOCK_STREAM
+        self.opened = []
+
+    def getaddrinfo(self, *a):
+        return self._s.getaddrinfo(*a)
+
+    def socket(self, *a):
+        s = self._s.socket(*a)
+        self.opened.append(s)
+        return s
+
+    def still_open(self):
+        return len([s for s in self.opened if s.fileno() != -1])
+
+
+class SocketBoard(fakeboard.RecordingBoard):
+    """A RecordingBoard that notes, at every wait and deep sleep, how many sockets are open."""
+
+    def __init__(self, pool, stop_after=None):
+        fakeboard.RecordingBoard.__init__(self, board().b, stop_after)
+        self.pool = pool
+        self.open = []
+
+    def wait(self, seconds, light=False):
+        self.open.append(self.pool.still_open())
+        fakeboard.RecordingBoard.wait(self, seconds, light)
+
+    def deepsleep(self, seconds):
+        self.open.append(self.pool.still_open())
+        return self.b.deepsleep(seconds)
+
+
+def kept_app(name, **config):
+    """(App, SocketBoard, Pool): the app of `files(name, **config)`, its client's transport
+    given a counting socket pool."""
+    cfg = settings.load(files(name, **config)[0])
+    secrets = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "wifi_password": ""}
+    c = app.make_client(cfg, secrets)
+    pool = Pool()
+    c._transport._pool = pool
+    b = SocketBoard(pool)
+    return app.App(cfg, c, b, None, secrets), b, pool
+
+
+def test_one_connection_per_cycle_and_none_open_at_any_sleep():
+    from support import log
+
+    fakeboard.use()
+    for mode in ("idle", "light", "deep"):
+        reset(profile="zaikio")
+        a, b, pool = kept_app("sockets", sleep=mode, deep_min=1)
+        mainloop.run(a, b, 0 if mode == "deep" else 3)
+        assert b.open and b.open == [0] * len(b.open), (mode, b.open)  # closed at every sleep
+        cycles = 1 if mode == "deep" else 3
+        n = [e["connection"] for e in log()]
+        # the renewal cycle: token, role order, API call on one connection; then one a cycle
+        assert len(n) == cycles + 2 and n[0] == n[1] == n[2], (mode, n)
+        assert len(set(n)) == len(pool.opened) == cycles, (mode, n)
+        assert pool.still_open() == 0  # and the loop, once over, left none
+
+
+def test_a_failure_or_a_crash_closes_the_kept_connection():
+    from support import faults
+
+    fakeboard.use()
+    reset(profile="zaikio")
+    a, b, pool = kept_app("failsockets")
+    assert a.cycle() == 5 and pool.still_open() == 1  # a cycle keeps it for the next request
+    a.client.invalidate()
+    faults({"kind": "status", "status": 503, "path": "/oauth/"})  # read whole: it could stay
+    a.cycle()
+    assert a.last_error.error == "http_503" and pool.still_open() == 0 and len(pool.opened) == 1
+    a.client.reset()
+    a.api_done = lambda call, r: 1 / 0  # a bug, after the API call's answer was read
+    e = raises(ZeroDivisionError, a.cycle)
+    assert pool.still_open() == 1
+    a.crashed(e)
+    assert pool.still_open() == 0

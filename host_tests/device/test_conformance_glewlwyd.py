@@ -83,7 +83,7 @@ def test_api_refuses_a_token_for_no_resource_after_one_renewal():
 
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
-    cf.check_expiry_makes_a_new_grant(info())
+    assert cf.check_expiry_makes_a_new_grant(info()) == 1  # kept alive: one connection
 
 
 def test_https_with_the_test_ca():

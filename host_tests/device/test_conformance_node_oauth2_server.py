@@ -49,7 +49,7 @@ def test_revoked_token_gets_one_renewal_and_one_retry():
 
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
-    cf.check_expiry_makes_a_new_grant(info())
+    assert cf.check_expiry_makes_a_new_grant(info()) == 1  # kept alive: one connection
 
 
 def test_default_options_special_secret_raw_basic_then_one_request():

@@ -99,7 +99,7 @@ def test_api_refuses_a_token_without_audience_after_one_renewal():
 
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
-    check_expiry_makes_a_new_grant(info())
+    assert check_expiry_makes_a_new_grant(info()) == 1  # kept alive: one connection
 
 
 def test_default_options_special_secret_raw_basic_then_one_request():

@@ -149,7 +149,7 @@ def test_audience_parameter_is_ignored_use_resource():
 
 
 def test_expiry_makes_a_new_grant_without_refresh_token():
-    check_expiry_makes_a_new_grant(info())
+    assert check_expiry_makes_a_new_grant(info()) == 1  # kept alive: one connection
 
 
 def test_https_with_the_test_ca():

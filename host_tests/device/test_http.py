@@ -130,7 +130,7 @@ def test_host_carries_the_port_when_not_the_default():
                     ("https://h/", "h"), ("https://h:443/", "h"), ("https://h:80/", "h:80"),
                     ("http://[::1]/", "[::1]"), ("http://[::1]:8080/", "[::1]:8080")):
         line = t._prepare("GET", u, None, None)[2]
-        assert line.endswith("\r\nHost: %s\r\n" % host), (u, line)
+        assert line.endswith("\r\nHost: %s\r\nConnection: close\r\n" % host), (u, line)
 
 
 def test_ipv6_literals_are_parsed():
