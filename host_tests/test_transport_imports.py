@@ -105,3 +105,28 @@ def test_a_renewal_and_a_cached_token_call_load_no_failure_only_module(runtime, 
     assert not got & {"grant", "encoding"}, got
     if runtime == "micropython":
         assert "_cpython" not in got, got
+
+
+CONTEXT = """
+import json, sys
+sys.path.insert(0, %r)
+from oauthcc import TokenClient
+c = TokenClient("https://127.0.0.1:1/token", "id", "secret", ca=sys.argv[1])
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("oauthcc"))))
+""" % str(DEVICE)
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_the_ca_decoding_is_let_go_once_the_context_is_built(runtime, tmp_path):
+    import trustme
+
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(trustme.CA().cert_pem.bytes())
+    script = tmp_path / "context.py"
+    script.write_text(CONTEXT)
+    exe = sys.executable if runtime == "cpython" else micropython()
+    p = subprocess.run([exe, str(script), str(ca)], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stdout + p.stderr
+    got = set(json.loads(p.stdout.strip().splitlines()[-1]))
+    assert "oauthcc.tls" in got and "oauthcc.tlsctx" not in got, got

@@ -9,7 +9,8 @@ for _name in ("_port", "errors", "http", "client"):
 gc.collect()
 del _name
 
-from .client import Token, TokenClient, release  # noqa: E402
+from ._port import release  # noqa: E402
+from .client import Token, TokenClient  # noqa: E402
 from .errors import OAuthError  # noqa: E402
 
 __all__ = ["TokenClient", "OAuthError", "Token", "from_profile"]

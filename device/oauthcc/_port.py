@@ -39,3 +39,17 @@ def unix_time():
 
 def b64encode(data):
     return b2a_base64(data)[:-1]  # drop the newline binascii appends
+
+
+def release(names):
+    """Let go of these modules of the package (names without the package's): sys.modules and
+    the package's attributes forget them, so their code goes back to the heap once nothing
+    else holds it; the next import loads them again. For code that serves one moment (the
+    boot, a renewal): the steady state runs in the heap it took."""
+    import sys
+
+    p = __name__.rpartition(".")[0]
+    d = sys.modules[p].__dict__
+    for m in names:
+        sys.modules.pop(p + "." + m, None)
+        d.pop(m, None)  # the package's attribute, set by the import

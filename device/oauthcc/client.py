@@ -41,19 +41,6 @@ _RENEWAL = ("grant", "encoding")
 _AFTER = _RENEWAL + ("scopes", "clientstate")
 
 
-def release(names=_AFTER):
-    """Let go of these modules of the package (names without the package's): sys.modules and
-    the package's attributes forget them, so their code goes back to the heap once nothing
-    else holds it; the next import loads them again."""
-    import sys
-
-    p = __name__.rpartition(".")[0]
-    d = sys.modules[p].__dict__
-    for m in names:
-        sys.modules.pop(p + "." + m, None)
-        d.pop(m, None)  # the package's attribute, set by the import
-
-
 class ClientCore:
     """The token cache and every decision about it, without I/O (shared by both shells).
 
@@ -124,7 +111,7 @@ class ClientCore:
             from .clientstate import load
 
             load(self)  # best effort: a store that fails or holds junk changes nothing
-            release()
+            _port.release(_AFTER)
 
     def __repr__(self):  # no secret, no token
         return "<%s %s client_id=%r>" % (type(self).__name__, self.token_url, self.client_id)
@@ -241,14 +228,14 @@ class ClientCore:
             failed(self, e)
             raise
         finally:
-            release()
+            _port.release(_AFTER)
 
     def _grant(self, grant_type, rt=None):
         if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
             import gc
 
             gc.collect()  # grant's code lands low, not between garbage (make bench)
-        from . import grant  # a renewal's own code: let go after it (release)
+        from . import grant  # a renewal's own code: let go after it (_AFTER)
 
         c = self._clock
         m = self._method or self._tries[0]

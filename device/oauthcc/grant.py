@@ -1,6 +1,6 @@
 # Pure: build a token request, parse a token response into a Token or an OAuthError. No I/O.
 from ._port import const
-from .client import Token  # noqa: F401 (its home is client.py: see release there)
+from .client import Token  # noqa: F401 (its home is client.py: see _RENEWAL there)
 from .encoding import basic_auth, form_encode
 from .errors import OAuthError
 
