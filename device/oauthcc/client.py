@@ -311,6 +311,10 @@ class ClientCore:
 
     def _save(self):
         if self._store is not None:
+            if _port.MICROPYTHON:
+                import gc
+
+                gc.collect()  # clientstate's code lands low, not between garbage (make bench)
             from .clientstate import save
 
             save(self)  # best effort: a failed save is logged, the token in RAM stays
