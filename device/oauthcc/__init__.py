@@ -10,8 +10,8 @@ gc.collect()
 del _name
 
 from ._port import release  # noqa: E402
-from .client import Token, TokenClient  # noqa: E402
-from .errors import OAuthError  # noqa: E402
+from .client import TokenClient  # noqa: E402
+from .errors import OAuthError, Token  # noqa: E402
 
 __all__ = ["TokenClient", "OAuthError", "Token", "from_profile"]
 __version__ = "0.1.0"

@@ -2,7 +2,6 @@
 # a plain fetch never carries it (make bench). The one module besides client.py and
 # clientstate.py that writes ClientCore's fields.
 from ._port import DAY_MS, const
-from .errors import OAuthError
 
 # Codes of a 4xx answer that cannot succeed until the configuration (or the grant on the
 # server) changes: the client waits long before it asks again. The same code in a 5xx, 408
@@ -34,7 +33,7 @@ def failed(c, e):
     rand = c._rand or _random
     ra = getattr(e, "retry_after", None)
     ra = min(ra * 1000, DAY_MS) if isinstance(ra, int) and ra > 0 else 0
-    if isinstance(e, OAuthError) and e.permanent:
+    if getattr(e, "permanent", False):  # an OAuthError (no import of errors: it asks here)
         # "equal jitter": never less than half the window, so no fast retries, and a fleet
         # latched at one moment comes back spread over the other half
         c.latched = e

@@ -10,33 +10,11 @@ from .http import origin
 _AUTO = ("basic", "raw", "post")
 
 
-class Token:
-    """An access token as the server issued it.
-
-    expires_in is the lifetime in seconds the client works with: the server's expires_in, else
-    the JWT's exp - iat, else the client's default, kept within 10 s and a day. extra holds
-    every other response field (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
-    """
-
-    def __init__(self, access_token, token_type="Bearer", expires_in=None, refresh_token=None,
-                 scope=None, extra=None):
-        self.access_token = access_token
-        self.token_type = token_type
-        self.expires_in = expires_in
-        self.refresh_token = refresh_token
-        self.scope = scope
-        self.extra = extra if extra is not None else {}
-
-    def __repr__(self):  # never the token itself: repr ends up in logs
-        return "<Token %s scope=%r expires_in=%r refresh=%s>" % (
-            self.token_type, self.scope, self.expires_in, self.refresh_token is not None)
-
-
 # grant and encoding serve a renewal only: loaded by it and let go after it, so that a
 # cached-token call runs in the heap their code took (make bench: in use after a cycle).
-# Token lives here, not in grant, or every cached token would hold grant's code. With them
-# go the modules a renewal may load: scopes, and clientstate (a store's), which holds
-# grant's code too. _RENEWAL: what every renewal loads (bench: the .mpy of a fetch).
+# Token lives in errors.py, or every cached token would hold grant's code. With them go the
+# modules a renewal may load: scopes, and clientstate (a store's), which can hold grant's
+# code too. _RENEWAL: what every renewal loads (bench: the .mpy of a fetch).
 _RENEWAL = ("grant", "encoding")
 _AFTER = _RENEWAL + ("scopes", "clientstate")
 

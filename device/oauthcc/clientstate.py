@@ -3,8 +3,7 @@
 # store. Kept apart so that a client without a store never loads it; with backoff.py, the
 # only module besides client.py that reads and writes ClientCore's fields.
 from ._port import DAY_MS, b64encode, const
-from .client import Token
-from .errors import OAuthError
+from .errors import OAuthError, Token
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)

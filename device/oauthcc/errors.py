@@ -1,4 +1,6 @@
-# The one exception type for protocol failures. Network failures stay OSError.
+# The one exception type for protocol failures (network failures stay OSError), and the
+# Token: what every module of the library hands out. Token lives here, not in grant.py, so
+# that a cached token does not hold grant's code (a renewal lets grant go: client.py).
 
 
 class OAuthError(Exception):
@@ -39,3 +41,25 @@ class OAuthError(Exception):
 
     def __repr__(self):
         return "OAuthError(%s)" % self
+
+
+class Token:
+    """An access token as the server issued it.
+
+    expires_in is the lifetime in seconds the client works with: the server's expires_in, else
+    the JWT's exp - iat, else the client's default, kept within 10 s and a day. extra holds
+    every other response field (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
+    """
+
+    def __init__(self, access_token, token_type="Bearer", expires_in=None, refresh_token=None,
+                 scope=None, extra=None):
+        self.access_token = access_token
+        self.token_type = token_type
+        self.expires_in = expires_in
+        self.refresh_token = refresh_token
+        self.scope = scope
+        self.extra = extra if extra is not None else {}
+
+    def __repr__(self):  # never the token itself: repr ends up in logs
+        return "<Token %s scope=%r expires_in=%r refresh=%s>" % (
+            self.token_type, self.scope, self.expires_in, self.refresh_token is not None)

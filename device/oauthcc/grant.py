@@ -1,8 +1,7 @@
 # Pure: build a token request, parse a token response into a Token or an OAuthError. No I/O.
 from ._port import const
-from .client import Token  # noqa: F401 (its home is client.py: see _RENEWAL there)
 from .encoding import basic_auth, form_encode
-from .errors import OAuthError
+from .errors import OAuthError, Token
 
 _MAX_DEPTH = const(8)  # [ and { nested in a token answer, its own { included (Zaikio's: 3)
 _MAX_EXTRA = const(2048)  # bytes of JSON of the extra fields kept with the token
