@@ -2,7 +2,7 @@
 # and decisions, with the token fetched and the API called while the other tasks keep running.
 import asyncio
 
-from app import IDLE_S, App, make_client, say
+from app import IDLE_S, App, bounded, make_client, say
 
 import oauthcc
 from oauthcc import OAuthError
@@ -63,7 +63,7 @@ async def _cycles(a, tasks):
         while not cycles or n < cycles:
             n += 1
             try:
-                wait = await a.cycle()
+                wait = bounded(await a.cycle())  # as in mainloop.run
             except Exception as e:
                 wait = a.crashed(e)[0]
             if cycles and n >= cycles:

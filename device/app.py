@@ -13,6 +13,8 @@ _LINE = const(240)  # the longest log line: server text beyond it is cut
 _CRASH_MAX_S = const(900)  # an unexpected error waits 30 s, 60 s, ... this long
 _MEM_RESET_MS = const(3_600_000)  # MemoryError in every cycle this long: a reset may help
 _DAY_S = const(86_400)  # and at most one reset a day
+_ROLES_MAX = const(4096)  # bytes of a role order (a flat list of names) read at most
+_ROLES_MOST = const(128)  # commas in it at most: each item parsed costs heap (4 KB of [] 100 KB)
 
 
 def clean(text, n=_LINE):
@@ -28,6 +30,14 @@ def clean(text, n=_LINE):
 
 
 emit = print  # where the lines go (tests collect them)
+
+
+def bounded(s):
+    """s seconds as a wait both loops can take: 0 to a day (no board waits longer), IDLE_S
+    for NaN or a negative number. TypeError for what is no number: a crash, backed off."""
+    if 0 <= s <= _DAY_S:
+        return s
+    return _DAY_S if s > _DAY_S else IDLE_S
 
 
 def say(*args):
@@ -116,6 +126,10 @@ class App:
         self.board = board
         self.memory = memory
         self.time = clock or _clock
+        if board is not None and client is not None:
+            # the watchdog is fed before every request of a cycle: no feed is further apart
+            # than one request (its deadline, plus DNS), however many requests a cycle makes
+            client.on_request = board.feed
         self.password = secrets["wifi_password"] if secrets else ""
         # no log line may show these (nor the token, see _scrub)
         self._hidden = [secrets[k] for k in ("client_secret", "wifi_password")
@@ -242,16 +256,24 @@ class App:
         return False
 
     def roles_from(self, t, r):
-        """Report the token's active roles from the role order answer r (GET roles_url)."""
+        """Report the token's active roles from the role order answer r (GET roles_url). An
+        answer that is no role order is a failed step (OAuthError "invalid_roles": backed off
+        like an API failure, and fetched again). Server data: it is parsed only when it can
+        be a flat list of at most _ROLES_MOST + 1 names in _ROLES_MAX bytes (16 KB of "["
+        cost a MemoryError, CPython a RecursionError; 4 KB of "[]," 100 KB of heap)."""
         from oauthcc.roles import active_roles
 
-        try:
-            order = r.json() if r.status == 200 else None
-        except ValueError:
-            order = None
+        order = None
+        b = r.body
+        if r.status == 200 and len(b) <= _ROLES_MAX and b.count(b",") <= _ROLES_MOST and not (
+                b.count(b"[") + b.count(b"{") > 1 and _deeper(b)):
+            try:
+                order = r.json()
+            except (ValueError, MemoryError, RuntimeError):  # RuntimeError: CPython's recursion
+                pass
         if not isinstance(order, list):  # the token is not taken: roles are fetched again
-            say("roles: GET %s -> %d, trying again next cycle" % (self.roles_url, r.status))
-            return
+            raise OAuthError("invalid_roles", "GET %s -> %d: not a role order" % (
+                self.roles_url, r.status), r.status, retryable=True)
         # names only: a server's order or names may hold anything ([1, 2], [null])
         self.roles = [n for n in active_roles(t, order) if isinstance(n, str)]
         say("roles:", ", ".join(self.roles) if self.roles else "(none)")
@@ -276,9 +298,10 @@ class App:
     def failed(self, e):
         """Seconds to wait after a failed round: the library's wait, or the app's own.
 
-        A permanent error waits what next_attempt_in_ms() says (the long backoff; None: no
-        attempt before a configuration change, and the app looks again every IDLE_S), and is
-        said once per latch. Never less than 5 s: no failure turns into a tight loop.
+        A permanent error waits what next_attempt_in_ms() says (the long backoff, never None
+        from this library; a client that says None is asked again every IDLE_S), and is said
+        once per latch. A failed API call or role order with a good token waits the app's own
+        backoff. Never less than 5 s: no failure turns into a tight loop.
         """
         self.rest()  # an error answer read whole leaves its connection kept
         self.last_error = e
@@ -407,6 +430,12 @@ class App:
             if self._saving:
                 say("state not saved (%s: %s): going on without" % (type(e).__name__, e))
             self._saving = False
+
+
+def _deeper(body):
+    from oauthcc.untrusted import deeper  # the token answers' check, loaded only when needed
+
+    return deeper(body, 1)  # "[" inside a name is no nesting
 
 
 def _where(e):

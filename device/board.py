@@ -87,7 +87,7 @@ class Board:
             try:
                 ntptime.settime()
                 return True
-            except (OSError, OverflowError, IndexError) as e:  # timeout, DNS, short answer
+            except Exception as e:  # timeout, DNS, a short or garbled answer: all NTP failures
                 self.log("[board] NTP %s: %r" % (ntptime.host, e))
             _sleep_ms(_POLL_MS)
 
@@ -113,14 +113,27 @@ class Board:
     # -- watchdog ----------------------------------------------------------------------------
 
     def arm(self, timeout_ms):
-        """Start the hardware watchdog (once started, it cannot be stopped on ESP32)."""
+        """Start the hardware watchdog (once started, it cannot be stopped on ESP32). A timeout
+        the port refuses (rp2 takes at most 8388 ms; an ESP32 cannot convert 3e9 ms) is cut to
+        the longest it takes below it, and said so. Never raises: False when none is armed."""
         if not timeout_ms or not _has("machine", "WDT"):
             return False
         import machine
 
-        self.wdt = machine.WDT(timeout=int(timeout_ms))
-        self.wdt_ms = int(timeout_ms)
-        return True
+        want = int(timeout_ms)
+        for ms in (want,) + WDT_LONGEST_MS:
+            if ms > want:
+                continue
+            try:
+                self.wdt = machine.WDT(timeout=ms)
+            except Exception:  # ValueError, OverflowError: too long for this port
+                continue
+            self.wdt_ms = ms
+            if ms < want:
+                self.log("[board] watchdog: %d ms refused, armed at %d ms" % (want, ms))
+            return True
+        self.log("[board] watchdog: %d ms refused, none armed" % want)
+        return False
 
     def feed(self):
         if self.wdt is not None:
@@ -129,18 +142,9 @@ class Board:
     def disarm(self):
         """Before the REPL: re-arm the watchdog with its longest timeout, so a person at the
         REPL has days, not seconds, before it resets the board."""
-        if self.wdt is None:
-            return
-        import machine
-
-        for ms in WDT_LONGEST_MS:
-            try:
-                self.wdt = machine.WDT(timeout=ms)
-                self.wdt_ms = ms
-                break
-            except (ValueError, OverflowError):
-                continue
-        self.wdt.feed()
+        if self.wdt is not None:
+            self.arm(WDT_LONGEST_MS[0])  # or the longest below it the port takes (rp2)
+            self.feed()
 
     # -- sleeping ----------------------------------------------------------------------------
 

@@ -12,11 +12,14 @@ from oauthcc.clock import const
 # window without ever reaching NTP needs NTP or a newer release.
 RELEASE = 1796083200
 _AHEAD_S = const(157_680_000)
+_LIFE_S = const(946_080_000)  # 30 years: a last NTP sync later than this is no sync of ours
 
 
 def read(token_url, last_ntp=None):
     """(Unix seconds, None) from the Date of HEAD <origin>/, or (None, why) when there is
-    none or it is not plausible. last_ntp: Unix seconds of the last NTP sync, if known."""
+    none or it is not plausible. last_ntp: Unix seconds of the last NTP sync, if known; one
+    before the release or decades after it (another firmware's milliseconds, a forged answer's
+    2160) is no sync of this device, and widens nothing."""
     from oauthcc import httpdate
     from oauthcc.http import origin
     from oauthcc.transport import Transport
@@ -29,7 +32,9 @@ def read(token_url, last_ntp=None):
     t = httpdate.parse(r.headers.get("date", ""))
     if t is None:
         return None, "%s sent no usable Date" % url
-    top = max(RELEASE, last_ntp or 0) + _AHEAD_S
+    if not (isinstance(last_ntp, int) and RELEASE < last_ntp <= RELEASE + _LIFE_S):
+        last_ntp = RELEASE
+    top = last_ntp + _AHEAD_S
     if not RELEASE <= t <= top:
         return None, "the Date of %s is not plausible (%d: before this release or after %d)" % (
             url, t, top)

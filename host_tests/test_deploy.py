@@ -33,7 +33,7 @@ def configure(d, stub, **extra):
     url = os.environ["STUB_TLS_URL"]
     cfg = {"profile": "zaikio", "base_url": url, "scope": [SCOPE],
            "api_url": url + "/api/v1/resource", "interval": 1, "cycles": 1,
-           "repl_window": 0, "watchdog": 30, "wifi_ssid": "virtual", "ca": "ca.pem"}
+           "repl_window": 0, "watchdog": 60, "wifi_ssid": "virtual", "ca": "ca.pem"}
     cfg.update(extra)
     (d / "config.json").write_text(json.dumps(cfg))
     (d / "secrets.json").write_text(json.dumps({"client_id": DEFAULT_CLIENT_ID,
@@ -79,7 +79,7 @@ def test_deploy_then_run_main_on_virtual_board(tmp_path, vboard):
                    "network.wlans[0].ssid)")
     assert "[app] roles: owner, admin" in out, out
     assert "/api/v1/resource -> 200" in out, out
-    assert "EVENTS [('wdt', 30000), ('wdt', 1073741823)] virtual" in out, out
+    assert "EVENTS [('wdt', 60000), ('wdt', 1073741823)] virtual" in out, out
     assert [e["grant_type"] for e in stub.log if e["path"].endswith("token")] == [
         "client_credentials"]
     assert DEFAULT_CLIENT_SECRET not in out
@@ -92,6 +92,19 @@ def test_deploy_then_run_main_on_virtual_board(tmp_path, vboard):
     r = deploy.deploy(vboard.port, cfg, sec, log=log.append, timeout=30)
     assert r["copied"] == ["config.json"]
     print("mpy bytes deployed: %d" % r["mpy_bytes"])
+
+
+def test_a_deploy_drops_the_modules_it_replaced_from_sys_modules(tmp_path, vboard):
+    # A board that ran the app keeps its modules in sys.modules after mpremote's Ctrl-C, so
+    # `deploy --run` (exec of main.py) or an import at the REPL got the copies from before the
+    # deploy; with a ROMFS rewritten under them, code pointing into a partition since erased.
+    cfg, sec = configure(tmp_path / "cfg", stub_server())
+    (vboard.root / "state.py").write_text("STALE = True\n")
+    assert "STALE True" in mpremote(vboard.port, "import state\nprint('STALE', state.STALE)")
+    deploy.deploy(vboard.port, cfg, sec, log=lambda s: None, timeout=30)
+    out = mpremote(vboard.port, "import state\nprint('NOW', hasattr(state, 'STALE'), "
+                   "state.__file__)")
+    assert "NOW False state.mpy" in out, out
 
 
 def test_deploy_refuses_a_missing_ca_file(tmp_path):

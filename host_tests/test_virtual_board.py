@@ -28,7 +28,7 @@ def configure(d, stub, interval=3600):
     cfg = {"profile": "zaikio", "base_url": stub.url,
            "scope": ["Per/%s>Org/%s.zaikio.machines.rw" % (PERSON_ID, ORG_ID)],
            "api_url": stub.url + "/api/v1/resource", "interval": interval,
-           "repl_window": 0, "watchdog": 30, "wifi_ssid": "virtual"}
+           "repl_window": 0, "watchdog": 60, "wifi_ssid": "virtual"}
     (d / "config.json").write_text(json.dumps(cfg))
     (d / "secrets.json").write_text(json.dumps({"client_id": DEFAULT_CLIENT_ID,
                                                 "client_secret": DEFAULT_CLIENT_SECRET,
@@ -246,6 +246,29 @@ def test_make_virtual_board_names_its_pty_and_takes_the_board_along_when_killed(
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(10)
+
+
+def test_romfs_gives_the_board_a_partition_as_mpremote_romfs_finds_one(tmp_path):
+    def romfs(port, *args):
+        p = subprocess.run([find("mpremote"), "connect", port, "resume", "romfs", *args],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        return p.stdout + p.stderr
+
+    with VirtualBoard(tmp_path / "plain") as vb:  # the unix port, as most boards: none
+        assert "ROMFS is not enabled on this device" in romfs(vb.port, "query")
+    src = tmp_path / "src" / "lib"
+    src.mkdir(parents=True)
+    (src / "hello.py").write_text("WHERE = 'rom'\n")
+    with VirtualBoard(tmp_path / "board", romfs=64 * 1024) as vb:
+        out = romfs(vb.port, "query")
+        assert "ROMFS0 partition has size 65536 bytes" in out and "Not a valid ROMFS" in out
+        assert "ROMFS image deployed" in romfs(vb.port, "deploy", str(src.parent))
+        assert "ROMFS image size: " in romfs(vb.port, "query")
+        assert (tmp_path / "board.romfs").stat().st_size == 65536  # beside the flash
+    with VirtualBoard(tmp_path / "board", romfs=64 * 1024) as vb:  # after a reset: mounted
+        out = mpremote(vb.port, "import sys, hello\nprint(hello.WHERE, hello.__file__, "
+                       "sys.path)")
+        assert "rom /rom/lib/hello.mpy ['', '.frozen', '/rom', '/rom/lib', 'lib']" in out, out
 
 
 def _ppid(pid):

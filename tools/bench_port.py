@@ -13,10 +13,14 @@ import shutil
 import ssl
 import subprocess
 import threading
+from pathlib import Path
 
 from toolchain import (
+    DEVICE,
+    LIBRARY,
     ROOT,
     ToolchainError,
+    app_modules,
     build_app,
     build_library,
     check_mpy,
@@ -41,25 +45,57 @@ class Port:
     """A micropython binary, the mpy-cross for it, and `out`, where the .mpy it runs go.
 
     frozen: the binary has the library and the app frozen in (manifest.py), so only the
-    bench's own modules are compiled; otherwise the library goes to out/lib/oauthcc/ and the
-    app to out/, as `make deploy` lays them out on a board.
+    bench's own modules are compiled; romfs: it has a ROMFS image of them frozen in, which
+    bench_romfs mounts at /rom before each run (bench_build.py); otherwise the library goes
+    to out/lib/oauthcc/ and the app to out/, as `make deploy` lays them out on a board, as .mpy
+    or, source, as the .py that `mip install github:...` puts there (compiled at each import).
     """
 
-    def __init__(self, name, micropython, mpy_cross, out, mpy_args=(), frozen=False):
+    def __init__(self, name, micropython, mpy_cross, out, mpy_args=(), frozen=False,
+                 romfs=False, source=False):
         self.name = name
         self.micropython = micropython
         self.mpy_cross = mpy_cross
         self.out = out
         self.mpy_args = tuple(mpy_args)
         self.frozen = frozen
+        self.romfs = romfs
+        self.source = source
+
+    def image_files(self):
+        """What goes into a ROMFS image, {board path: .mpy}: the library and the app, compiled
+        as for a board after deploy (this mpy-cross and options), beside out."""
+        d = self.out.parent / (self.out.name + "-image")
+        shutil.rmtree(d, ignore_errors=True)
+        files = {"lib/oauthcc/" + f.name: f
+                 for f in build_library(d, self.mpy_args, self.mpy_cross).values()}
+        files.update((f.name, f) for f in build_app(d, self.mpy_cross).values())
+        return files
+
+    def argv(self, args):
+        """The command line of a run: with a ROMFS, bench_romfs first mounts it, then imports
+        the module (`-m bench_device ...`, or main.py as `main`)."""
+        if not self.romfs:
+            return list(args)
+        rest = args[1:] if args[0] == "-m" else [args[0][:-3]] + args[1:]  # main.py: main
+        return ["-m", "bench_romfs"] + list(rest)
 
     def build(self):
         """Compile the library (with mpy_args), the app and the bench scripts to .mpy, after
         checking that the binary loads what this mpy-cross writes (and, frozen, that it has
-        what it must have frozen). {library module: .mpy bytes}, {} when frozen."""
+        what it must have frozen). {library module: .mpy bytes}, {} when frozen or source."""
         shutil.rmtree(self.out, ignore_errors=True)
         lib = {}
-        if not self.frozen:
+        if self.romfs:
+            lib = {Path(p).stem: f for p, f in self.image_files().items()
+                   if p.startswith("lib/")}
+        elif self.source:
+            (self.out / "lib" / "oauthcc").mkdir(parents=True)
+            for f in LIBRARY.glob("*.py"):
+                shutil.copy(f, self.out / "lib" / "oauthcc" / f.name)
+            for m in app_modules():
+                shutil.copy(DEVICE / (m + ".py"), self.out / (m + ".py"))
+        elif not self.frozen:
             lib = build_library(self.out, self.mpy_args, self.mpy_cross)
             build_app(self.out, self.mpy_cross)
         for name in BENCH_MODULES:
@@ -78,6 +114,14 @@ class Port:
             if p.returncode:
                 raise ToolchainError("%s has not frozen oauthcc, app and requests: %s"
                                      % (self.micropython, p.stderr.strip()[-300:]))
+        if self.romfs:
+            p = subprocess.run([self.micropython, "-c", "import bench_romfs, oauthcc, app, "
+                                "requests; print(oauthcc.__file__, app.__file__)"],
+                               capture_output=True, text=True, cwd=str(self.out), timeout=30,
+                               env=dict(os.environ, MICROPYPATH=".frozen"))
+            if p.stdout.split() != ["/rom/lib/oauthcc/__init__.mpy", "/rom/app.mpy"]:
+                raise ToolchainError("%s has no ROMFS image of oauthcc and app: %s"
+                                     % (self.micropython, (p.stdout + p.stderr)[-300:]))
         return {name: p.stat().st_size for name, p in lib.items()}
 
     def runtime(self):
@@ -126,7 +170,7 @@ class Runner:
         """(returncode, output, cpu seconds) of micropython -X heapsize=heap args, in out;
         on_line(line) sees each line of its stdout as it comes (the process's timing)."""
         env = dict(os.environ, MICROPYPATH=_PATH)
-        cmd = [self.port.micropython, "-X", "heapsize=%d" % heap] + args
+        cmd = [self.port.micropython, "-X", "heapsize=%d" % heap] + self.port.argv(args)
         kw = dict(env=env, cwd=str(self.port.out), stdin=subprocess.DEVNULL, text=True)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         if on_line is None:

@@ -29,7 +29,7 @@ def write_files(out, stub_url, ca_pem, cycles, interval):
     out.mkdir(parents=True, exist_ok=True)
     cfg = json.loads(EXAMPLE.read_text())
     cfg.update(base_url=stub_url, api_url=stub_url + "/api/v1/person", cycles=cycles,
-               interval=interval, repl_window=0, watchdog=30, wifi_ssid="virtual")
+               interval=interval, repl_window=0, watchdog=60, wifi_ssid="virtual")
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     (out / "secrets.json").write_text(json.dumps(
         {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET,

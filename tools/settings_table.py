@@ -30,6 +30,8 @@ def table():
         for name, kind, default, meaning in getattr(s, group):
             if isinstance(kind, tuple):
                 kind = " or ".join("`%s`" % json.dumps(k) for k in kind)
+            elif kind == "num":
+                kind = "a number, %s to %s" % tuple("{:,}".format(n) for n in s.RANGES[name])
             else:
                 kind = s.KINDS[kind]
             shown = "—" if default is None else "`%s`" % json.dumps(default)

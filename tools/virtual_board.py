@@ -4,7 +4,9 @@
 raw REPL, file copies (into --root, the board's flash), exec. Two ptys joined by a thread:
 micropython's terminal, and the one printed for mpremote (whose open/close must not hang up
 micropython's side). --fakes puts host_tests/fakes (machine, network, ntptime, esp32) on the
-board's path, so board.py sees a Wi-Fi interface, a watchdog and RTC memory.
+board's path, so board.py sees a Wi-Fi interface, a watchdog and RTC memory. --romfs SIZE gives
+it a ROMFS partition (host_tests/fakes/romfs_partition.py, kept in <root>.romfs): the unix port
+has none, so without it `mpremote romfs query` says "ROMFS is not enabled", as on most boards.
 
 Like a board's USB REPL, Ctrl-C (0x03) from the host interrupts running code: the unix port
 in a pty reads 0x03 as a character, so the bridge sends micropython SIGINT, but only while its
@@ -53,11 +55,12 @@ def sigint_caught(pid):
 
 
 class VirtualBoard:
-    def __init__(self, root, micropython=None, fakes=False, heapsize=None, env=None):
+    def __init__(self, root, micropython=None, fakes=False, heapsize=None, env=None, romfs=None):
         self.root = Path(root)
         self.micropython = micropython or find("micropython")
         self.fakes = fakes
         self.heapsize = heapsize
+        self.romfs = romfs  # bytes of a fake ROMFS partition, or None: no ROMFS
         self.env = env or {}
         self.port = None
         self.proc = None
@@ -77,6 +80,10 @@ class VirtualBoard:
         env = dict(os.environ, MICROPYPATH=path, **self.env)
         cmd = [self.micropython] + (["-X", "heapsize=%s" % self.heapsize]
                                     if self.heapsize else [])
+        if self.romfs:  # what a board's firmware does first: mount its ROMFS, then the REPL
+            cmd += ["-i", "-c", "import sys;sys.path.append(%r);__import__('romfs_partition')"
+                    ".boot(%r,%d);sys.path.pop()" % (str(FAKES), str(self.romfs_file),
+                                                     self.romfs)]
         self.proc = subprocess.Popen(cmd, stdin=board_s, stdout=board_s, stderr=board_s,
                                      cwd=str(self.root), env=env, start_new_session=True)
         os.close(board_s)
@@ -135,6 +142,11 @@ class VirtualBoard:
         self.proc.send_signal(signal.SIGINT)
 
     @property
+    def romfs_file(self):
+        """Where the fake ROMFS partition is kept: beside the flash, as on a board."""
+        return self.root.parent / (self.root.name + ".romfs")
+
+    @property
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -168,6 +180,8 @@ def main(argv=None):
     ap.add_argument("--root", default="build/virtual-board", help="the board's flash")
     ap.add_argument("--fakes", action="store_true", help="fake machine/network/ntptime/esp32")
     ap.add_argument("--heapsize", help="e.g. 110k, like an ESP32's free heap")
+    ap.add_argument("--romfs", metavar="SIZE", help="a fake ROMFS partition of SIZE bytes "
+                    "(e.g. 128k, an ESP32's partitions-4MiB-romfs.csv)")
     ap.add_argument("--micropython", help="default: the venv's")
     ap.add_argument("--port-file", help="write the pty path here once ready")
     args = ap.parse_args(argv)
@@ -177,7 +191,9 @@ def main(argv=None):
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, stop)
-    vb = VirtualBoard(args.root, args.micropython, args.fakes, args.heapsize).start()
+    romfs = args.romfs and int(args.romfs.lower().rstrip("k")) * (
+        1024 if args.romfs.lower().endswith("k") else 1)
+    vb = VirtualBoard(args.root, args.micropython, args.fakes, args.heapsize, romfs=romfs).start()
     print("virtual board on %s (flash: %s); Ctrl-C here stops it.\n"
           "In another terminal: `make demo` (an HTTPS example on it), `make deploy PORT=%s`"
           " or `.venv/bin/mpremote connect %s resume repl`" % (vb.port, vb.root, vb.port, vb.port),

@@ -44,7 +44,7 @@ class AsyncTokenClient(ClientCore):
                 return e.value
             r = err = None
             try:
-                r = await self._transport.request(*req)
+                r = await self._send(*req)
             except (OAuthError, OSError, MemoryError) as e:
                 err = e
 
@@ -55,7 +55,7 @@ class AsyncTokenClient(ClientCore):
         for attempt in (0, 1):
             t = await self.token()
             h["Authorization"] = "Bearer " + t.access_token
-            r = await self._transport.request(method, url, body, h)
+            r = await self._send(method, url, body, h)
             if not self._renew_after(r, t, attempt):
                 return r
 

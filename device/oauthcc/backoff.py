@@ -21,14 +21,17 @@ PERMANENT = (
 )
 
 # After a permanent error (a 4xx such as invalid_scope, or tls_verification_failed) the next
-# attempt waits between half and all of a window of 1 h, doubling with each failure in a row
-# to a day: no fast retries, and a fleet spreads over hours; never "stop for good".
+# attempt waits between half and all of a window of 1 h, doubling with each permanent error
+# in a row (not the network errors before it) to a day: no fast retries, and a fleet spreads
+# over hours; never "stop for good".
 _LATCH_MS = const(3_600_000)
 
 
 def failed(c, e):
     c.last_error = e
     c._failures += 1
+    if c._failures == 1:  # _latches: the permanent errors of these failures in a row (not
+        c._latches = 0  # in client.py: a plain fetch never carries it)
     n = min(c._failures - 1, 20)
     rand = c._rand or _random
     ra = getattr(e, "retry_after", None)
@@ -37,7 +40,8 @@ def failed(c, e):
         # "equal jitter": never less than half the window, so no fast retries, and a fleet
         # latched at one moment comes back spread over the other half
         c.latched = e
-        window = min(DAY_MS, _LATCH_MS << min(n, 5))
+        c._latches = n = getattr(c, "_latches", 0) + 1
+        window = min(DAY_MS, _LATCH_MS << min(n - 1, 5))
         wait = max(window // 2 + rand(window // 2), ra)
         c._say("permanent error, next attempt in %d s or at a configuration change: %s"
                % (wait // 1000, e))

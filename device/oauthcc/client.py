@@ -28,6 +28,7 @@ class ClientCore:
     """
 
     _Transport = None  # the shell's default transport class (None: transport.Transport)
+    on_request = None  # called with no arguments before each request sent (a watchdog's feed)
 
     def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="auto",
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
@@ -190,8 +191,13 @@ class ClientCore:
             if rt is not None:
                 try:
                     return (yield from self._grant("refresh_token", rt))
-                except OAuthError as e:
-                    if e.retryable:
+                except (OAuthError, OSError, MemoryError) as e:
+                    if not isinstance(e, OAuthError) or e.retryable or self._refresh is None:
+                        # (None: clientauth.search tried the client credentials already)
+                        if self._token is None:
+                            # expired: the next attempt asks with the client credentials, a
+                            # refresh grant that keeps failing cannot keep the device out
+                            self._refresh = None
                         raise
                     # invalid_grant (expired or revoked), or a server that will not refresh:
                     # the client credentials still work, so drop the refresh token and use them
@@ -230,11 +236,12 @@ class ClientCore:
         try:
             t = grant.parse(r.status, r.headers, r.body, c.unix_time())
         except OAuthError as e:
-            from .clientauth import search  # a refusal: auto's next methods, if any (or raise)
+            from .clientauth import search  # a refusal: auto's other methods, if any (or raise)
 
-            t = yield from search(self, e, grant_type, rt)
+            t = yield from search(self, e, rt)
         if t.refresh_token is None:
-            t.refresh_token = rt  # the server keeps the old refresh token valid
+            # the server keeps the old refresh token valid (None after a refused refresh)
+            t.refresh_token = self._refresh
         if t.expires_in is None:
             from . import jwt
 
@@ -244,7 +251,10 @@ class ClientCore:
                 pass
             t.expires_in = t.expires_in or self.default_expires_in
         # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
-        # a day (DAY_MS) a deadline beyond what the ticks can hold (README: security)
+        # a day (DAY_MS) a deadline beyond what the ticks can hold (README: security). The
+        # minimum counts from the answer: a server slower than 10 s would be one per call too
+        if t.expires_in < 10:
+            start = c.ticks_ms()
         t.expires_in = min(max(t.expires_in, 10), 86400)
         g = t.scope
         if g is None:
@@ -313,9 +323,27 @@ class ClientCore:
             h.update(headers)
         return body, h
 
+    _refused = None  # the renewed token the API refused too (see _renew_after)
+
+    def _send(self, *req):
+        # every request of both shells, token and API alike, goes out here: on_request first,
+        # so a blocking app feeds its watchdog between the requests of one call
+        f = self.on_request
+        if f is not None:
+            f()
+        return self._transport.request(*req)
+
     def _renew_after(self, r, t, attempt):
-        """The 401 rule: True once (renew and retry), never twice for one call."""
-        if r.status != 401 or attempt:
+        """The 401 rule: one forced renewal and retry per call, for a token the API stopped
+        accepting. When the renewed token is refused too, the fault is the API's: no more
+        forced renewals for that token (until it expires, or a call with it succeeds), so an
+        API answering 401 to everything is not a token request per call."""
+        if r.status != 401:
+            if self._refused is t:
+                self._refused = None  # the API takes it again
+            return False
+        if attempt or self._refused is t:
+            self._refused = t
             return False
         self._say("API answered 401: renewing the token once")
         if self._token is t:  # a concurrent call may have renewed it already
@@ -352,17 +380,18 @@ class TokenClient(ClientCore):
                 return e.value
             r = err = None
             try:
-                r = self._transport.request(*req)
+                r = self._send(*req)
             except (OAuthError, OSError, MemoryError) as e:
                 err = e
 
     def request(self, method, url, body=None, headers=None):
-        """Call an API with the bearer token. A 401 answer gets exactly one forced renewal and
-        one retry. The token is only sent to the token URL's origin and api_origins."""
+        """Call an API with the bearer token. A 401 answer gets one forced renewal and one
+        retry, none while the token it renewed to was refused too (see _renew_after). The
+        token is only sent to the token URL's origin and api_origins."""
         body, h = self._api_prepare(url, body, headers)
         for attempt in (0, 1):
             t = self.token()
             h["Authorization"] = "Bearer " + t.access_token
-            r = self._transport.request(method, url, body, h)
+            r = self._send(method, url, body, h)
             if not self._renew_after(r, t, attempt):
                 return r

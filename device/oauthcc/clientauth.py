@@ -46,20 +46,39 @@ def _refused(e, first):
         e.status in (401, 403)) or not first and e.error == "invalid_request"
 
 
-def search(c, e, grant_type, rt):
-    """After the first method of client c was refused with e: the next ones, while the refusal
-    can be the encoding and the id or secret has a character the encodings treat differently.
-    Returns the Token of the first that works, which c then keeps using (and says so); raises
-    the first refusal, its description naming what was tried, when every one was refused, or
-    what else came."""
-    if c._method or len(c._tries) < 2 or not _refused(e, True) or (
-            quote(c.client_id) == c.client_id and quote(c._secret) == c._secret):
-        raise e  # found or pinned already, or a refusal no encoding explains
+def searching(c, e):
+    """e when the refusal e of client c's method can be the encoding, so that its other
+    methods may be tried, else None: auto (or a list), and an id or secret with a character
+    the encodings treat differently."""
+    if len(c._tries) > 1 and _refused(e, True) and (
+            quote(c.client_id) != c.client_id or quote(c._secret) != c._secret):
+        return e
+    return None
+
+
+def search(c, e, rt):
+    """After c's method (the one found, else the first) was refused with e: the other ones in
+    order, while the refusal can be the encoding, with the client-credentials grant: a
+    refused refresh grant (rt) is not searched, its fallback is (c drops the refresh token),
+    so one refusal costs at most three requests. A method found and then refused (a server
+    upgraded to decode Basic as RFC 6749 says) is forgotten and searched for again, so the
+    device comes back by itself. Returns the Token of the first that works, which c then
+    keeps using (and says so); raises the first refusal, its description naming what was
+    tried, when every one was refused, or what else came."""
+    if searching(c, e) is None:
+        raise e  # pinned, or a refusal no encoding explains
     from .grant import build, parse
 
-    tried = [c._tries[0]]
-    for m in c._tries[1:]:
-        body, headers = build(c.client_id, c._secret, grant_type, c.scope, rt, c.params, m)
+    tried = [c._method or c._tries[0]]
+    c._method = None  # refused: found again below, or the first of _tries next time
+    if rt is not None:
+        c._refresh = None
+        c._say("refresh refused (%s): new client-credentials grant" % e.error)
+    for m in c._tries:
+        if m in tried:
+            continue
+        body, headers = build(c.client_id, c._secret, "client_credentials", c.scope, None,
+                              c.params, m)
         r = yield "POST", c.token_url, body, headers
         try:
             t = parse(r.status, r.headers, r.body, c._clock.unix_time())

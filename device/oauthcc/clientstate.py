@@ -4,6 +4,7 @@
 # only module besides client.py that reads and writes ClientCore's fields.
 from ._port import DAY_MS, b64encode, const
 from .errors import OAuthError, Token
+from .grant import vschar
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)
@@ -14,8 +15,10 @@ _MAX_NESTING = const(8)  # a token whose extra fields nest deeper is not restore
 # writes the state clean.
 #   v              _VERSION
 #   key            the configuration's fingerprint (_key): a new one starts afresh
-#   failures       failed attempts in a row (the exponent of the backoff and of the latch)
+#   failures       failed attempts in a row (the exponent of the backoff)
+#   latches        the permanent errors among them (the exponent of the long wait)
 #   latched        [error, description, status] of the permanent error of the last attempt
+#   at             Unix seconds when the state was saved (beside "next" or "token")
 #   next           Unix seconds before which no attempt is made
 #   token          the access token's fields, "exp" its end in Unix seconds
 #   refresh_token
@@ -23,8 +26,11 @@ _MAX_NESTING = const(8)  # a token whose extra fields nest deeper is not restore
 #                  a fetch after a boot sends one request; a state of another client id,
 #                  secret or token URL is not taken, so a new secret looks again
 # Times are Unix seconds, as the ticks restart at boot; they are left out while the wall
-# clock is unset, and not trusted on restore until it is set. Rounded so that a restored wait
-# is never shorter and a restored token never longer than the saved one.
+# clock is unset, and not trusted on restore until it is set. A clock that reads earlier than
+# "at" was set back (NTP after a skewed Date, a deploy in local time): it cannot tell how much
+# time passed, so the token is dropped (one request) and each wait restored as it was left at
+# the save, never longer. Rounded so that a restored wait is never shorter and a restored
+# token never longer than the saved one.
 
 
 def state(c):
@@ -34,6 +40,8 @@ def state(c):
     e = c.latched
     if e is not None:
         s["latched"] = [e.error, e.description, e.status]
+    if c._failures:
+        s["latches"] = getattr(c, "_latches", 0)
     if now is not None:
         tk = c._now()  # drops what has passed: the deadlines below are within a day
         left = k.ticks_diff(c._next, tk) if c._next is not None else 0
@@ -45,6 +53,8 @@ def state(c):
             s["token"] = {"access_token": t.access_token, "token_type": t.token_type,
                           "expires_in": t.expires_in, "scope": t.scope, "extra": t.extra,
                           "exp": now + left}
+        if "next" in s or "token" in s:
+            s["at"] = now  # beside a time: restore tells a clock set back since (see above)
     if c._refresh is not None:
         s["refresh_token"] = c._refresh
     if c._method is not None:
@@ -58,16 +68,22 @@ def restore(c, s):
     k = c._clock
     now = k.unix_time()
     c._failures = _int(s.get("failures"), _MAX_FAILURES) or 0
+    c._latches = min(_int(s.get("latches"), _MAX_FAILURES) or 0, c._failures)
     c.latched = _latched(s.get("latched"))
-    c._refresh = _text(s.get("refresh_token"))
+    rt = s.get("refresh_token")
+    c._refresh = rt if vschar(rt) else None  # as at receipt (grant.parse)
     if s.get("auth") in c._tries:  # only a method this configuration may use
         c._method = s["auth"]
     if now is None:
         return  # an unset wall clock cannot tell how old the saved token and wait are
+    d = s.get("token")
+    at = _int(s.get("at"))
+    if at is not None and now < at:  # set back since the save: no token, and the waits as
+        now = at  # they were left then
+        d = None
     n = _int(s.get("next"))
     if n is not None and n > now:
         c._next = k.ticks_add(c._now(), min((n - now) * 1000, DAY_MS))
-    d = s.get("token")
     if isinstance(d, dict):
         exp = _int(d.get("exp"))
         left = exp - now - 1 if exp is not None else 0  # - 1: the second unix_time() drops

@@ -53,6 +53,12 @@ def _finite(v):
     return all(map(_finite, v))
 
 
+def vschar(s):
+    """True for a refresh token as RFC 6749 appendix A has it: 1*VSCHAR, printable ASCII.
+    Anything else (a lone surrogate that no encoding takes, a CR) is not kept or sent."""
+    return isinstance(s, str) and s != "" and " " <= min(s) and max(s) <= "~"
+
+
 def parse(status, headers, body, now=None):
     """Token from a token-endpoint response, or raise OAuthError.
 
@@ -61,7 +67,8 @@ def parse(status, headers, body, now=None):
     does). What the server sends is data: the access token must be RFC 6750 b64token
     characters (it goes into a header); [ and { nest at most 8 deep (a store serialises the
     answer); the extra fields are kept when they take at most 2 KB of JSON and hold no inf
-    or nan; server text in an error is made fit for a log line (untrusted.text).
+    or nan; a refresh token that is not VSCHAR is dropped; server text in an error is made fit
+    for a log line (untrusted.text).
     """
     import json
 
@@ -102,5 +109,5 @@ def parse(status, headers, body, now=None):
     if (len(body) - len(at) > _MAX_EXTRA and len(json.dumps(data)) > _MAX_EXTRA
             or not _finite(data)):
         data = {}  # not to be kept beside the token in RTC memory or flash
-    return Token(at, "Bearer", expires_in, rt if isinstance(rt, str) and rt else None,
+    return Token(at, "Bearer", expires_in, rt if vschar(rt) else None,
                  scope if isinstance(scope, str) else None, data)

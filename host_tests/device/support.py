@@ -2,6 +2,7 @@
 import json
 import os
 
+from oauthcc.errors import OAuthError
 from oauthcc.transport import Transport
 
 ORG = "Org/b1475f65-236c-58b8-96e1-e1778b43beb7"
@@ -112,3 +113,78 @@ class FakeSocket:
 
     def settimeout(self, t):
         pass
+
+
+# -- a scripted token server and API, without sockets (the client tests of issue 13) ---------
+
+SCRIPTED_TOKEN_URL = "http://as.example/oauth/token"
+SCRIPTED_API = "http://as.example/api/v1/resource"
+DAY_MS = 86_400_000
+LONGEST_MS = DAY_MS + 3000  # the documented longest wait (+ a restore's rounding to seconds)
+ESCAPES = (OAuthError, OSError, MemoryError)  # all that token() and request() may raise
+
+
+def answer(at, expires_in=600, refresh_token=None, **extra):
+    """A token endpoint's 200 Response."""
+    from oauthcc.http import Response
+
+    d = {"access_token": at, "token_type": "bearer", "expires_in": expires_in}
+    if refresh_token is not None:
+        d["refresh_token"] = refresh_token
+    d.update(extra)
+    return Response(200, {"content-type": "application/json"}, json.dumps(d).encode())
+
+
+def refusal(status, code):
+    """A token endpoint's JSON error Response."""
+    from oauthcc.http import Response
+
+    return Response(status, {"content-type": "application/json"},
+                    ('{"error": "%s"}' % code).encode())
+
+
+class Scripted:
+    """A transport: answer(method, url, form body, headers) gives each Response (or raises).
+    Counts what was asked."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sent = []
+
+    def request(self, method, url, body=None, headers=None, max_body=None):
+        self.sent.append((method, url, body or "", dict(headers or {})))
+        return self.answer(method, url, body or "", headers or {})
+
+    def close(self):
+        pass
+
+    def tokens(self):
+        return [s for s in self.sent if s[1] == SCRIPTED_TOKEN_URL]
+
+    def grants(self):
+        return [s[2].split("&")[0][len("grant_type="):] for s in self.tokens()]
+
+
+def scripted_client(server, clock, secret=CLIENT_SECRET, store=None, **kw):
+    """A TokenClient of id "dev-1" and scope "read" over a Scripted server; jitter: half."""
+    from oauthcc import TokenClient
+
+    return TokenClient(SCRIPTED_TOKEN_URL, "dev-1", secret, "read", api_origins=[SCRIPTED_API],
+                       transport=server, clock=clock, store=store, rand=lambda n: n // 2, **kw)
+
+
+def until_token(c, clock, most_ms=3 * DAY_MS, most_tries=200):
+    """Wait what the client says and ask again, up to most_ms of fake time and most_tries
+    attempts: (the Token or None, ms waited)."""
+    waited = 0
+    for _ in range(most_tries):
+        try:
+            return c.token(), waited
+        except ESCAPES:
+            pass
+        w = max(c.next_attempt_in_ms(), 1000)
+        if waited + w > most_ms:
+            break
+        clock.advance(w)
+        waited += w
+    return None, waited

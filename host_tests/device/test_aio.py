@@ -5,12 +5,16 @@ import os
 
 from oauthcc import OAuthError
 from oauthcc.aio import AsyncTokenClient, from_profile
+from oauthcc.http import Response
 from oauthcc.store import MemoryStore
 from support import (
     CLIENT_ID,
     CLIENT_SECRET,
     ORG,
+    SCRIPTED_API,
+    SCRIPTED_TOKEN_URL,
     FakeClock,
+    answer,
     control,
     faults,
     log,
@@ -91,6 +95,20 @@ def test_aio_401_renews_once_and_retries_once():
             ("/api/v1/resource", 401), (TOKEN_PATH, 200), ("/api/v1/resource", 401)]
         e = await araises(ValueError, c.request("GET", "http://127.0.0.2:9/steal"))
         assert "not sent" in str(e) and len(log()) == 8
+
+    asyncio.run(main())
+
+
+def test_aio_on_request_is_called_before_every_request():
+    async def main():
+        reset(profile="zaikio")
+        c = zaikio()
+        seen = []
+        c.on_request = lambda: seen.append(len(log()))
+        await c.request("GET", url("/api/v1/resource"))
+        control("/_stub/expire", {})
+        assert (await c.request("GET", url("/api/v1/resource"))).status == 200
+        assert seen == [0, 1, 2, 3, 4] and len(log()) == 5
 
     asyncio.run(main())
 
@@ -302,5 +320,28 @@ def test_aio_connect_that_hangs_is_bounded_and_closes_its_socket():
         finally:
             for s in socks:
                 s.close()
+
+    asyncio.run(main())
+
+
+def test_aio_a_401_storm_is_not_a_token_request_per_call():
+    # the 401 rule is ClientCore's, shared: a renewed token refused too is not renewed again
+    class Async:
+        def __init__(self):
+            self.tokens = 0
+
+        async def request(self, method, u, body=None, headers=None, max_body=None):
+            if u == SCRIPTED_TOKEN_URL:
+                self.tokens += 1
+                return answer("tok%d" % self.tokens, expires_in=60)
+            return Response(401, {}, b"")
+
+    async def main():
+        t = Async()
+        c = AsyncTokenClient(SCRIPTED_TOKEN_URL, "dev-1", "s3cret", "read", transport=t,
+                             api_origins=[SCRIPTED_API], clock=FakeClock())
+        for _ in range(10):
+            assert (await c.request("GET", SCRIPTED_API)).status == 401
+        assert t.tokens == 2, t.tokens
 
     asyncio.run(main())

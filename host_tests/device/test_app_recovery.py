@@ -14,9 +14,10 @@ import mainloop
 import settings
 from state import RTCStore, Shared
 
-from oauthcc import OAuthError
+from oauthcc import OAuthError, TokenClient
 from oauthcc.grant import Token
-from oauthcc.store import FileStore
+from oauthcc.http import Response
+from oauthcc.store import FileStore, MemoryStore
 from support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -55,7 +56,7 @@ def files(name, secrets=None, **config):
     d = fakeboard.workdir(name)
     cfg = {"profile": "zaikio", "base_url": url(), "scope": [SCOPE],
            "api_url": url("/api/v1/resource"), "interval": 5, "cycles": 2, "repl_window": 0,
-           "watchdog": 10, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
+           "watchdog": 60, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
     cfg.update(config)
     fakeboard.write_json(d + "/config.json", cfg)
     fakeboard.write_json(d + "/secrets.json", secrets or {
@@ -119,6 +120,53 @@ def test_an_unexpected_error_is_backed_off_forever_never_a_reset():
     assert len(said) == 12 and "next try in 30 s" in said[0]
     assert "test_app_recovery" in said[0]  # where it was raised, for the person who reads it
     assert a.saved["error"].startswith("TypeError: unsupported types")
+
+
+class Waits(app.App):
+    """An App whose cycles return the given waits in turn: what no configuration gives now
+    (the schema refuses 1e999), and what the loops must survive all the same."""
+
+    def cycle(self):
+        return self.script.pop(0)
+
+
+class AsyncWaits(aioapp.AsyncApp):
+    async def cycle(self):
+        return self.script.pop(0)
+
+
+WEIRD = [float("inf"), float("nan"), -5, "soon", 10 ** 400, 30]
+# a day at most (what a board waits), IDLE_S for NaN or less than 0, a crash's 30 s for no
+# number, a day for an int too long for a float
+BOUNDED = [86_400, 60, 60, 30, 86_400]
+
+
+def test_no_wait_a_cycle_returns_ends_either_loop():
+    # finding 8 (red13): "interval": 1e999 made the first good cycle return inf, and round(inf)
+    # in mainloop.run (asyncio.sleep(inf) in aioapp) ended the loop: the board at the REPL
+    fakeboard.forget()
+    b = board()
+    a = Waits(config(), None, b)
+    a.script = list(WEIRD)
+    mainloop.run(a, b, 6)
+    assert b.waits == BOUNDED and a.crashes == 1
+    slept = []
+
+    class Asyncio:  # what aioapp._cycles takes of asyncio, its sleeps recorded
+        create_task = staticmethod(asyncio.create_task)
+
+        @staticmethod
+        async def sleep(s):
+            slept.append(s)
+
+    a = AsyncWaits(config(cycles=6), None)
+    a.script = list(WEIRD)
+    aioapp.asyncio = Asyncio
+    try:
+        asyncio.run(aioapp._cycles(a, ()))
+    finally:
+        aioapp.asyncio = asyncio
+    assert slept == BOUNDED
 
 
 def test_roles_that_are_not_strings_are_ignored_not_a_crash():
@@ -309,7 +357,7 @@ def test_unwritable_state_file_never_ends_the_app():
 def _files_in(d, **config):
     cfg = {"profile": "zaikio", "base_url": url(), "scope": [SCOPE],
            "api_url": url("/api/v1/resource"), "interval": 5, "cycles": 2, "repl_window": 0,
-           "watchdog": 10, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
+           "watchdog": 60, "wifi_ssid": "home", "repl_flag": d + "/noloop"}
     cfg.update(config)
     fakeboard.write_json(d + "/config.json", cfg)
     fakeboard.write_json(d + "/secrets.json", {"client_id": CLIENT_ID,
@@ -362,6 +410,34 @@ def test_the_date_fallback_refuses_an_implausible_date():
     a.clock_from_server()  # the stub's own Date: now, after the release
     assert machine.rtc_datetime is not None and machine.rtc_datetime[0] >= 2026
     assert a.saved["date"] > 1796083200  # set by the fallback: not verified yet
+
+
+def test_a_garbage_ntp_time_in_the_state_does_not_widen_the_date_window():
+    # red13 finding 13: "ntp" in another firmware's milliseconds (or a forged NTP answer's
+    # 2160) made the window end never: a Date of 9999-12-31 set the RTC
+    from board import Board
+
+    machine, _, ntptime, _ = fakeboard.use()
+    ntptime.clear(failures=-1)
+    reset(profile="zaikio")
+    in_2040 = {"kind": "status", "status": 200, "path": "/",
+               "headers": {"Date": "Sun, 01 Jan 2040 00:00:00 GMT"}}
+    for ntp, date in ((1796083200 * 1000, "Fri, 31 Dec 9999 23:59:59 GMT"),
+                      (6_000_000_000, "Fri, 31 Dec 9999 23:59:59 GMT"),
+                      (1796083200 * 1000, "Sun, 01 Jan 2040 00:00:00 GMT")):
+        mem = MemoryStore()
+        mem.state = {"ntp": ntp}
+        a = app.App(config(), Tls(HOUR * 1000), Board(log=lambda *a: None), mem,
+                    clock=fakeboard.BoardClock(machine))
+        assert a.saved["ntp"] == ntp  # kept, but it widens nothing
+        faults(dict(in_2040, headers={"Date": date}))
+        a.clock_from_server()
+        assert machine.rtc_datetime is None, ntp
+    import dateclock
+
+    # a true last sync (2036-01-01) still moves the window: 2040 is within five years of it
+    faults(in_2040)
+    assert dateclock.read(url("/t"), 2_082_844_800)[0] == 2_208_988_800
 
 
 def test_a_tls_failure_while_the_clock_came_from_the_fallback_takes_the_clock_again():
@@ -647,3 +723,200 @@ def test_no_secret_or_token_in_the_apps_log_lines():
     text = "\n".join(lines + [repr(a.saved)])
     for needle in (secret, wifi, t.access_token, t.refresh_token, "Pa55", "s3cret/"):
         assert needle not in text, "a secret in the app's log lines"
+
+
+# -- 7. what red13 found (second round): the watchdog, NTP, the role order -----------------
+
+TOKEN_URL = "http://as.example/oauth/token"
+API = "http://as.example/api/v1/resource"
+ROLES = "http://as.example/api/v1/roles"
+
+
+def answer(at, expires_in=600, refresh_token=None):
+    d = {"access_token": at, "token_type": "bearer", "expires_in": expires_in}
+    if refresh_token is not None:
+        d["refresh_token"] = refresh_token
+    return Response(200, {"content-type": "application/json"}, json.dumps(d).encode())
+
+
+class Server:
+    """A transport: answer(method, url, form body, headers) gives each Response; `took` ms of
+    the fake clock pass per request (a slow server). Keeps what was asked."""
+
+    def __init__(self, answer, clock=None, took=0):
+        self.answer = answer
+        self.clock = clock
+        self.took = took
+        self.sent = []
+
+    def request(self, method, url, body=None, headers=None, max_body=None):
+        self.sent.append((method, url, body or "", dict(headers or {})))
+        if self.took:
+            self.clock.advance(self.took)
+        return self.answer(method, url, body or "", headers or {})
+
+    def close(self):  # keep-alive: the app closes the connection before every sleep
+        pass
+
+    def tokens(self):
+        return [s for s in self.sent if s[1] == TOKEN_URL]
+
+
+def scripted(server, clock):
+    return TokenClient(TOKEN_URL, "dev-1", "s3cret", "read", api_origins=[API, ROLES],
+                       transport=server, clock=clock, rand=lambda n: n // 2)
+
+
+def scripted_config(**kw):
+    return config(api_url=API, roles_url=ROLES, interval=60, **kw)
+
+
+class Watched(fakeboard.ClockedBoard):
+    """A board whose waits advance the fake clock, keeping the time of each watchdog feed
+    (board.wait feeds every second while it sleeps, test_board)."""
+
+    def __init__(self, clock):
+        from board import Board
+
+        fakeboard.ClockedBoard.__init__(self, Board(log=lambda *a: None), clock)
+        self.fed = [clock.ticks_ms()]
+
+    def feed(self):
+        self.fed.append(self.clock.ticks_ms())
+
+    def wait(self, seconds, light=False):
+        self.waits.append(seconds)
+        for _ in range(int(seconds)):
+            self.feed()
+            self.clock.advance(1000)
+        self.feed()
+
+    def longest_unfed_ms(self):
+        self.feed()
+        f = self.fed
+        return max(self.clock.ticks_diff(f[i + 1], f[i]) for i in range(len(f) - 1))
+
+
+def test_the_watchdog_is_fed_before_every_request_of_a_slow_cycle():
+    # red13 finding 1: fed only while the board waited, joined Wi-Fi or asked NTP, so a server
+    # answering after 29 s (within the 30 s deadline) made a five-request cycle (token, roles,
+    # API 401, renewal, API) 145 s without a feed: a reset mid-cycle, every cycle
+    fakeboard.forget()
+    clock = FakeClock()
+    seen = []
+
+    def slow(method, u, body, headers):
+        if u == TOKEN_URL:
+            return answer("tok%d" % len(seen), refresh_token="rt")
+        if u == API:
+            seen.append(headers.get("Authorization"))
+            return Response(401 if len(seen) == 1 else 200, {}, b"{}")
+        return Response(200, {}, b'["owner"]')
+
+    s = Server(slow, clock, took=29_000)
+    b = Watched(clock)
+    a = app.App(scripted_config(), scripted(s, clock), b, clock=clock)
+    mainloop.run(a, b, 2)
+    # five, then the next cycle's role order (a new token) and API call
+    assert a.last_error is None and len(s.sent) == 7, s.sent
+    assert b.longest_unfed_ms() == 29_000  # one request's time, not a cycle's
+
+
+def test_a_malformed_ntp_answer_is_an_ntp_failure_and_the_cycles_go_on():
+    # red13 finding 2: ntptime's ValueError on an answer under 44 bytes escaped sync_ntp, so
+    # App.clock() raised before it planned the next sync: every cycle a crash, no token ever,
+    # though the clock was set
+    machine, _, ntptime, _ = fakeboard.use()
+    try:
+        machine.rtc_datetime = (2026, 12, 2, 2, 12, 0, 0, 0)  # the clock is set
+
+        def short():
+            ntptime.calls += 1
+            raise ValueError("buffer too small")
+
+        ntptime.settime = short
+        clock = FakeClock()
+        s = Server(lambda m, u, b, h: answer("tok") if u == TOKEN_URL else
+                   Response(200, {}, b'["owner"]'))
+        from board import Board
+
+        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
+        cap = Capture()
+        try:
+            a = app.App(scripted_config(), scripted(s, clock), b, clock=clock)
+            mainloop.run(a, b, 3)
+        finally:
+            lines = cap.stop()
+        assert ntptime.calls >= 1 and a.last_error is None
+        assert len(s.tokens()) == 1 and len(s.sent) == 5, s.sent  # token, roles, 3 API calls
+        assert not [ln for ln in lines if "unexpected error" in ln], lines
+    finally:
+        fakeboard.forget()
+
+
+def test_a_watchdog_timeout_the_port_refuses_is_cut_and_the_loop_runs():
+    # red13 finding 5: Board.arm let the port's ValueError out of main() before the first
+    # cycle: the default 120 s on an rp2 (8388 ms at most), 3,000,000 s on an ESP32
+    for most, watchdog, armed in ((8388, 120, 8388), (0x3FFFFFFF, 3_000_000, 0x3FFFFFFF)):
+        machine = fakeboard.use()[0]
+        machine.WDT_MAX_MS = most
+        reset(profile="zaikio")
+        _, cfg, sec = files("wdt_refused", watchdog=watchdog, cycles=1)
+        cap = Capture()
+        try:
+            a = boot(cfg, sec)
+        finally:
+            cap.stop()
+        assert a is not None and a.last_error is None and a.board.wdt_ms == armed, most
+        assert [e[1] for e in machine.events if e[0] == "wdt"][0] == armed
+
+
+def test_a_role_order_that_is_no_list_is_a_failed_step_backed_off():
+    # red13 finding 6 (the app's part): a roles endpoint answering 401 counted each cycle a
+    # success, fetched again at once; now a failed step, the app's own backoff (the token
+    # requests its 401s force are the library's rule, test_red13)
+    fakeboard.forget()
+    clock = FakeClock()
+    s = Server(lambda m, u, b, h: answer("tok%d" % len(s.sent)) if u == TOKEN_URL else
+               Response(401 if u == ROLES else 200, {}, b"{}"))
+    from board import Board
+
+    b = fakeboard.ClockedBoard(Board(log=lambda *a: None), clock)
+    cap = Capture()
+    try:
+        a = app.App(scripted_config(), scripted(s, clock), b, clock=clock)
+        mainloop.run(a, b, 5)
+    finally:
+        lines = cap.stop()
+    assert b.waits == [5, 10, 20, 40] and a.last_error.error == "invalid_roles"
+    assert not [x for x in s.sent if x[1] == API]  # no API call on a token without roles
+    assert cap.having("failed: invalid_roles: GET %s -> 401: not a role order" % ROLES), lines
+
+
+def test_a_deeply_nested_role_order_is_refused_cheaply():
+    # red13 finding 7: 32 KB of [ and ] (within max_body) raised RecursionError on CPython, a
+    # crash every cycle, and took 1.1 MB of heap on MicroPython: a MemoryError every cycle on
+    # a board, then a reset a day. Now refused before json.loads, as a failed step, and so
+    # is a wide one (4 KB of empty lists took 100 KB) or one of more than 129 names.
+    import gc
+
+    a = app.App(config(roles_url=ROLES), None)
+    t = Token("tok", extra={"bearer_on_behalf_of": {"roles": ["owner"]}})
+    mp = sys.implementation.name == "micropython"
+    wide = b"[" + b"[]," * 1364 + b"[]]"  # 4 KB: 1365 lists, 100 KB of heap on the unix port
+    names = b"[" + b'"a",' * 200 + b'"a"]'
+    for body in (b"[" * 16000 + b"]" * 16000, b"[[[" + b'"x", ' * 1000 + b"]]]",
+                 b'["' + b"x" * 5000 + b'"]', wide, names, b'[["owner"], "admin"]'):
+        gc.collect()
+        if mp:
+            gc.disable()  # nothing collected: mem_alloc() grows by all that is allocated
+            before = gc.mem_alloc()
+        try:
+            e = raises(OAuthError, a.roles_from, t, Response(200, {}, body))
+            used = gc.mem_alloc() - before if mp else 0
+        finally:
+            gc.enable()
+        assert e.error == "invalid_roles" and a.roles is None, body[:10]
+        assert used <= 16 * 1024, "%d KB of heap for a role order" % (used // 1024)
+    a.roles_from(t, Response(200, {}, b'["ad[m{in", "owner"' + b', "x"' * 126 + b"]"))
+    assert a.roles == ["owner"]  # a flat list of 128 names: read ("[" in a name is no nesting)

@@ -62,6 +62,46 @@ def test_ntp_retries_within_its_deadline():
     assert ticks_diff(ticks_ms(), start) < 3000 and ntptime.calls >= 1
 
 
+def test_a_malformed_ntp_answer_is_an_ntp_failure():
+    # micropython-lib's ntptime unpacks msg[40:44]: a UDP answer under 44 bytes raises
+    # ValueError (struct.error on CPython); any exception of settime is a failed sync
+    b = board()
+    import ntptime
+
+    ntptime.clear()
+    settime = ntptime.settime
+
+    def short():
+        ntptime.calls += 1
+        raise ValueError("buffer too small")
+
+    ntptime.settime = short
+    try:
+        assert not b.sync_ntp(None, 0.3) and ntptime.calls >= 1
+    finally:
+        ntptime.settime = settime
+
+
+def test_a_watchdog_timeout_the_port_refuses_is_cut_to_its_longest():
+    said = []
+    b = board()
+    b.log = said.append
+    import machine
+
+    machine.WDT_MAX_MS = 8388  # rp2: the default 120 s is refused
+    assert b.arm(120_000) and b.wdt_ms == 8388
+    assert machine.events == [("wdt", 8388)] and "armed at 8388 ms" in said[-1], said
+    machine.clear()
+    assert b.arm(3_000_000_000) and b.wdt_ms == 0x3FFFFFFF  # an ESP32 takes 2**30 - 1 ms
+    b = board()
+    b.log = said.append
+    import machine  # board() imports the fakes anew
+
+    machine.WDT_MAX_MS = 100  # none of the longest fits either: no watchdog, no exception
+    assert not b.arm(120_000) and b.wdt is None and machine.events == []
+    assert "none armed" in said[-1], said
+
+
 def test_set_clock_writes_utc_into_the_rtc():
     b = board()
     import machine

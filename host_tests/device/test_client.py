@@ -1,21 +1,31 @@
 # End to end against the stub authorization server, every seed profile, on both runtimes.
 import oauthcc
 from oauthcc import OAuthError, TokenClient
+from oauthcc.grant import Token
+from oauthcc.http import Response
 from oauthcc.roles import active_roles
 from oauthcc.store import MemoryStore
 from support import (
     CLIENT_ID,
     CLIENT_SECRET,
+    ESCAPES,
+    LONGEST_MS,
     ORG,
     PER,
+    SCRIPTED_API,
+    SCRIPTED_TOKEN_URL,
     FakeClock,
+    Scripted,
     admin_url,
+    answer,
     control,
     faults,
     log,
     raises,
     reset,
+    scripted_client,
     token_requests,
+    until_token,
     url,
 )
 
@@ -230,6 +240,19 @@ def test_401_renews_once_and_retries_once():
                      ("/api/v1/resource", 200)]
 
 
+def test_on_request_is_called_before_every_request_token_and_api_alike():
+    # the app's watchdog feed: a call of five requests (token, API 401, renewal, API) feeds
+    # before each, so no feed is further apart than one request's deadline
+    reset(profile="zaikio")
+    c = zaikio(api_origins=[url()])
+    seen = []
+    c.on_request = lambda: seen.append(len(log()))  # requests the stub had seen by then
+    assert c.request("GET", url("/api/v1/resource")).status == 200
+    control("/_stub/expire", {})
+    assert c.request("GET", url("/api/v1/resource")).status == 200
+    assert seen == [0, 1, 2, 3, 4] and len(log()) == 5
+
+
 def test_401_twice_is_returned_not_looped():
     reset(profile="zaikio")
     c = zaikio(api_origins=[url()])
@@ -242,6 +265,102 @@ def test_401_twice_is_returned_not_looped():
     assert [(e["path"], e["status"]) for e in log()] == [
         ("/oauth/access_token", 200), ("/api/v1/resource", 401),
         ("/oauth/access_token", 200), ("/api/v1/resource", 401)]
+
+
+def test_a_401_storm_is_not_a_token_request_per_call():
+    # the API refuses every token (a stale key cache, a wrong audience): the first call renews
+    # once and is refused again, so the fault is the API's; later calls with that token make
+    # no forced renewal until it expires or a call with it succeeds (the 401 rule, README)
+    clock = FakeClock()
+    api = [401]
+    s = Scripted(lambda m, u, b, h: answer("tok%d" % len(s.sent), expires_in=60)
+                 if u == SCRIPTED_TOKEN_URL else Response(api[0], {}, b""))
+    c = scripted_client(s, clock)
+    for _ in range(20):
+        assert c.request("GET", SCRIPTED_API).status == 401
+        clock.advance(1000)
+    assert len(s.tokens()) == 2, "%d token requests for 20 API calls" % len(s.tokens())
+    clock.advance(40_000)  # the refused token expires: a new one, renewed once more at a 401
+    assert c.request("GET", SCRIPTED_API).status == 401 and len(s.tokens()) == 4
+    api[0] = 200  # a call with it succeeds: the next 401 renews again
+    assert c.request("GET", SCRIPTED_API).status == 200
+    api[0] = 401
+    assert c.request("GET", SCRIPTED_API).status == 401 and len(s.tokens()) == 5
+
+
+def test_a_refresh_grant_that_keeps_failing_falls_back_to_client_credentials():
+    # the refresh grant is broken (503, or a reset connection: a refresh-token database down,
+    # a proxy rule) while client credentials work: once the access token has expired, the
+    # failed refresh is not the next attempt's first choice, and the backoff applies between
+    for broken in (Response(503, {}, b""), OSError(104, "ECONNRESET")):
+        clock = FakeClock()
+        s = Scripted(None)
+        s.answer = _refresh_broken(s, broken)
+        c = scripted_client(s, clock)
+        assert c.token().access_token == "tok1"
+        clock.advance(61_000)  # expired: renewal needed
+        raises(ESCAPES, c.token)
+        assert c.next_attempt_in_ms() > 0  # backed off: not a second request at once
+        t, waited = until_token(c, clock)
+        assert t is not None and waited <= LONGEST_MS, (waited, s.grants())
+        assert s.grants() == ["client_credentials", "refresh_token", "client_credentials"]
+
+
+def test_the_minimum_lifetime_counts_from_the_answer_of_a_slow_server():
+    # a server 15 s slow that sends expires_in 0: the 10 s minimum counted from the start of
+    # the request had passed at the answer, a token request per call; from the answer, the
+    # token serves the calls of the next seconds
+    clock = FakeClock()
+
+    def slow(method, u, body, headers):
+        clock.advance(15_000)
+        return answer("tok%d" % len(s.sent), expires_in=0)
+
+    s = Scripted(slow)
+    c = scripted_client(s, clock)
+    t = c.token()
+    assert t.expires_in == 10 and c.token() is t
+    clock.advance(5000)
+    assert c.token() is t and len(s.tokens()) == 1
+    clock.advance(5000)  # past the minimum: renewed
+    assert c.token() is not t and len(s.tokens()) == 2
+
+
+def _refresh_broken(s, broken):
+    # client credentials answered, the refresh grant with `broken` (a Response, or raised)
+    def server(method, u, body, headers):
+        if "grant_type=refresh_token" in body:
+            if isinstance(broken, Exception):
+                raise broken
+            return broken
+        return answer("tok%d" % len(s.sent), expires_in=60, refresh_token="rt")
+
+    return server
+
+
+def test_a_refresh_token_with_a_lone_surrogate_is_dropped_never_escapes():
+    # "refresh_token": "r\ud800t" is valid JSON (a lone surrogate): not RFC 6749 VSCHAR, so it
+    # is dropped at receipt (CPython's form encoding would raise UnicodeEncodeError out of
+    # token(), its repr() holding the token, at every call), and not taken back from a store
+    clock = FakeClock()
+    store = MemoryStore()
+    s = Scripted(lambda m, u, b, h: answer("tok", expires_in=60) if "refresh_token=" in b else
+                 Response(200, {}, b'{"access_token": "tok", "expires_in": 60, '
+                                   b'"refresh_token": "r\\ud800t"}'))
+    c = scripted_client(s, clock, store=store)
+    assert c.token().refresh_token is None and "refresh_token" not in store.state
+    got = []
+    for _ in range(3):
+        clock.advance(61_000)
+        try:
+            got.append(c.token())
+        except ESCAPES as e:
+            got.append(e)
+    assert all(isinstance(t, Token) for t in got), got
+    assert s.grants() == ["client_credentials"] * 4
+    for bad in ("r\ud800t", "r\r\nt", "", 5, "caf\u00e9"):
+        store.state["refresh_token"] = bad
+        assert scripted_client(s, clock, store=store)._refresh is None, bad
 
 
 def test_bearer_token_only_sent_to_configured_origins():

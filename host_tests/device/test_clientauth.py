@@ -7,8 +7,22 @@ import asyncio
 import oauthcc
 from oauthcc import OAuthError, TokenClient
 from oauthcc.aio import AsyncTokenClient
+from oauthcc.encoding import basic_auth
 from oauthcc.store import MemoryStore
-from support import FakeClock, faults, raises, reset, token_requests, url
+from support import (
+    DAY_MS,
+    FakeClock,
+    Scripted,
+    answer,
+    faults,
+    raises,
+    refusal,
+    reset,
+    scripted_client,
+    token_requests,
+    until_token,
+    url,
+)
 
 NEEDS_STUB = True
 CID = "dev-1"
@@ -231,3 +245,77 @@ def test_auth_options_are_checked_when_the_client_is_made():
     TokenClient(u, CID, None, auth="tls")  # mutual TLS: no secret at all
     c = TokenClient(u, CID, "TOPSECRET", auth=["raw", "post"])
     assert "TOPSECRET" not in repr(c)
+
+
+# -- issue 13, second round: the method found is not kept for ever; one refusal, 3 requests --
+
+
+def _decoding(decoding):
+    # a token endpoint that takes SPECIAL in Basic as decoding[0] says: "raw" or "rfc"
+    def server(method, u, body, headers):
+        if headers.get("Authorization") == basic_auth(CID, SPECIAL, decoding[0] == "rfc"):
+            return answer("tok")
+        return refusal(401, "invalid_client")
+
+    return server
+
+
+def test_a_remembered_method_refused_is_searched_for_again_also_after_a_reboot():
+    # the server decodes Basic raw (auto finds raw and keeps it with the state), then is
+    # upgraded to decode it as RFC 6749 2.3.1 says: the refusal of the remembered raw starts
+    # the search again at once (the other methods only: at most three requests), so the
+    # device comes back by itself, no latch, across a reboot too
+    for persist in (False, True):
+        clock = FakeClock()
+        store = MemoryStore()
+        decoding = ["raw"]
+        s = Scripted(_decoding(decoding))
+        c = scripted_client(s, clock, SPECIAL, store)
+        assert c.token().access_token == "tok" and store.state["auth"] == "raw"
+        decoding[0] = "rfc"
+        c.invalidate()
+        if persist:  # deep sleep through it: the board boots with the saved state
+            clock.advance(700_000)
+            c = scripted_client(s, clock, SPECIAL, store)
+        n = len(s.tokens())
+        t, waited = until_token(c, clock, most_ms=10 * DAY_MS)
+        assert t is not None and waited == 0, (waited, c.last_error)
+        assert len(s.tokens()) - n == 2 and store.state["auth"] == "basic"  # found again
+        assert c.token() is t and len(s.tokens()) - n == 2
+
+
+def test_a_refused_refresh_with_a_special_secret_costs_at_most_three_requests():
+    # Basic RFC-encoded worked at once (no method remembered), then the secret is revoked:
+    # the refresh grant refused invalid_client is not searched, the client-credentials
+    # fallback tries the other two methods: three requests for the refusal, not six
+    clock = FakeClock()
+    revoked = [False]
+    s = Scripted(lambda m, u, b, h: refusal(401, "invalid_client") if revoked[0] else
+                 answer("tok", expires_in=60, refresh_token="rt"))
+    c = scripted_client(s, clock, SPECIAL)
+    c.token()
+    revoked[0] = True
+    clock.advance(61_000)
+    e = raises(OAuthError, c.token)
+    assert e.error == "invalid_client" and c.latched is e
+    assert s.grants()[1:] == ["refresh_token", "client_credentials", "client_credentials"]
+    assert [r[3].get("Authorization", "post")[:6] for r in s.tokens()[1:]] == [
+        basic_auth(CID, SPECIAL)[:6]] * 2 + ["post"]
+    assert "raw" in e.description or "Basic (raw" in e.description, e.description
+
+
+def test_a_refused_refresh_then_the_method_the_search_finds():
+    # the refresh grant refused with the remembered method: the client-credentials fallback
+    # tries the others at once and finds the one the server takes now (Basic RFC-encoded)
+    clock = FakeClock()
+    decoding = ["raw"]
+    s = Scripted(lambda m, u, b, h: _decoding(decoding)(m, u, b, h) if "refresh" not in b
+                 or decoding[0] == "raw" else refusal(401, "invalid_client"))
+    c = scripted_client(s, clock, SPECIAL)
+    c.token()
+    c._refresh = "rt"
+    decoding[0] = "rfc"
+    c.invalidate()
+    n = len(s.tokens())
+    assert c.token().access_token == "tok" and c.latched is None
+    assert s.grants()[n:] == ["refresh_token", "client_credentials"] and c._method == "basic"

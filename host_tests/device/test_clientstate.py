@@ -9,7 +9,16 @@ import fakeboard
 from oauthcc import OAuthError, TokenClient
 from oauthcc.store import FileStore, MemoryStore
 from oauthcc.transport import Response
-from support import CLIENT_ID, CLIENT_SECRET, FakeClock, raises
+from support import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DAY_MS,
+    FakeClock,
+    Scripted,
+    answer,
+    raises,
+    scripted_client,
+)
 
 OK = (200, b'{"access_token": "t1", "expires_in": 600, "refresh_token": "r1"}')
 
@@ -40,7 +49,9 @@ def test_state_is_a_json_dict_of_the_documented_fields():
     c.token()
     s = c.state()
     # "auth" only once a search found a method other than the first
-    assert sorted(s) == ["failures", "key", "refresh_token", "token", "v"] and s["v"] == 1
+    # "at": when it was saved, beside a time (a clock set back since is not believed)
+    assert sorted(s) == ["at", "failures", "key", "refresh_token", "token", "v"]
+    assert s["v"] == 1 and s["at"] == clock.unix_time()
     assert s["failures"] == 0 and s["refresh_token"] == "r1"
     assert s["token"]["access_token"] == "t1" and s["token"]["exp"] == clock.unix_time() + 600
     assert json.loads(json.dumps(s)) == s
@@ -143,11 +154,11 @@ def test_a_failing_save_never_costs_the_token_or_the_call():
 
 
 def test_a_failing_save_after_a_failure_keeps_the_backoff_and_the_latch():
-    for answer in ((503, b""), (400, b'{"error": "invalid_scope"}')):
+    for a in ((503, b""), (400, b'{"error": "invalid_scope"}')):
         clock = FakeClock()
-        c = client(Answers(answer), clock, Failing(OSError(28)))
+        c = client(Answers(a), clock, Failing(OSError(28)))
         e = raises(OAuthError, c.token)
-        assert e.status == answer[0] and c.next_attempt_in_ms() > 0
+        assert e.status == a[0] and c.next_attempt_in_ms() > 0
         assert raises(OAuthError, c.token).error in ("backoff", "invalid_scope")
         c.reset()  # and reset() saves too: best effort as well
         assert c.next_attempt_in_ms() == 0
@@ -319,3 +330,37 @@ def test_a_wait_or_token_longer_than_a_day_is_cut_to_one():
     c = client(Answers(), FakeClock(), store)
     assert c.next_attempt_in_ms() == 86_400_000
     assert c.state()["token"]["exp"] == NOW + 86_400
+
+
+# -- a wall clock set back between the save and the boot (issue 13, second round) -----------
+
+
+def test_a_wall_clock_set_back_drops_a_restored_token():
+    # the wall clock was an hour fast (a skewed Date, a deploy in local time), NTP sets it
+    # back, the board boots 11 minutes later: the clock reads earlier than at the save, so it
+    # cannot tell how old the 10-minute token is: dropped, one request (not served for 70 min)
+    clock = FakeClock()
+    store = MemoryStore()
+    s = Scripted(lambda m, u, b, h: answer("tok%d" % len(s.sent)))
+    scripted_client(s, clock, store=store).token()
+    clock.wall_ms -= 3_600_000  # NTP: an hour back; no time has passed
+    clock.advance(660_000)  # 11 minutes later the board wakes: the token lived 10
+    c = scripted_client(s, clock, store=store)
+    assert c.token().access_token == "tok2" and len(s.tokens()) == 2
+    assert store.state["at"] == clock.unix_time()  # saved again by the clock now believed
+
+
+def test_a_wall_clock_set_back_restores_a_wait_as_it_was_left():
+    # a 503 backed off a second or two, the clock set back an hour (a year), a boot: the wait
+    # is restored as it was left at the save, never the hour (a day) that "next" now lies ahead
+    for back in (3_600_000, 365 * DAY_MS):
+        clock = FakeClock()
+        store = MemoryStore()
+        s = Scripted(lambda m, u, b, h: Response(503, {}, b""))
+        c = scripted_client(s, clock, store=store)
+        raises(OAuthError, c.token)
+        before = c.next_attempt_in_ms()
+        clock.wall_ms -= back
+        after = scripted_client(s, clock, store=store).next_attempt_in_ms()
+        assert 0 < after <= before + 3000, "a %d ms backoff restored as %d s" % (
+            before, after // 1000)

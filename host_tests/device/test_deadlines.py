@@ -86,7 +86,7 @@ def test_the_latch_wait_of_a_day_is_over_after_days():
     for jump, clock in clocks(JUMPS):
         s = Script((400, b'{"error": "invalid_scope"}'))
         c = client(s, clock)
-        c._failures = 5  # the sixth failure in a row: the longest window, a day
+        c._failures = c._latches = 5  # the sixth latch in a row: the longest window, a day
         raises(OAuthError, c.token)
         assert c.next_attempt_in_ms() == DAY and c.latched is not None
         clock.advance(jump)

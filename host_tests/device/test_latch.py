@@ -14,10 +14,12 @@ from support import (
     CLIENT_SECRET,
     ORG,
     FakeClock,
+    Scripted,
     control,
     faults,
     log,
     raises,
+    refusal,
     reset,
     token_requests,
     url,
@@ -133,6 +135,34 @@ def test_a_latch_allows_one_attempt_after_a_long_backoff_doubling_to_a_day():
         s.answers = [OK]  # the grant is made in the hub: the next allowed attempt gets a token
         assert c.token().access_token == "t1" and s.calls == len(windows) + 1
         assert c.latched is None and c.next_attempt_in_ms() == 0 and c.last_error is None
+
+
+def test_the_first_latch_after_network_errors_waits_the_first_window():
+    # a board boots into a flaky Wi-Fi: five connection errors, then the hub answers
+    # ungranted_scope: the long wait doubles with permanent errors in a row only, so this
+    # first one waits the first window (not 1 h << 5, cut to a day), also across a reboot,
+    # and the next one doubles
+    clock = FakeClock()
+    store = MemoryStore()
+    n = [0]
+
+    def server(method, u, body, headers):
+        n[0] += 1
+        if n[0] <= 5:
+            raise OSError(113, "EHOSTUNREACH")
+        return refusal(400, "ungranted_scope")
+
+    c = client(Scripted(server), clock, store)
+    for _ in range(6):
+        raises((OAuthError, OSError), c.token)
+        if c.latched is None:
+            clock.advance(c.next_attempt_in_ms())
+    assert c.latched.error == "ungranted_scope" and store.state["failures"] == 6
+    assert c.next_attempt_in_ms() == H and store.state["latches"] == 1
+    c = client(c._transport, clock, store)  # a reboot: the count is in the state
+    clock.advance(c.next_attempt_in_ms())
+    raises(OAuthError, c.token)
+    assert c.next_attempt_in_ms() == 2 * H and store.state["latches"] == 2
 
 
 def test_the_latch_wait_is_jittered_and_never_shorter_than_half_the_window():

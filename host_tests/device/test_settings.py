@@ -35,7 +35,7 @@ def test_a_key_in_the_wrong_file_is_sent_to_the_right_one():
 
 def test_wrong_kinds_name_the_key_and_never_show_a_secret():
     assert message({"interval": "300"}) == \
-        "'interval' in config.json must be a number >= 0, not '300'"
+        "'interval' in config.json must be a number from 0 to 86400, not '300'"
     assert message({"sleep": "hibernate"}) == \
         "'sleep' in config.json must be \"idle\", \"light\" or \"deep\", not 'hibernate'"
     for bad, key in (({"watchdog": True}, "watchdog"), ({"scope": ["ok", 5]}, "scope"),
@@ -61,6 +61,32 @@ def test_defaults_are_filled_in_and_a_checked_config_checks_again():
     assert message({"client_key": 5}).startswith("'client_key' in config.json must be")
     s = settings.check({"client_id": "a", "client_secret": "b"}, "secrets.json")
     assert s == {"client_id": "a", "client_secret": "b", "wifi_password": ""}
+
+
+def test_every_number_has_a_finite_range_and_infinity_is_refused_with_its_key():
+    # JSON's 1e999 is infinity on both runtimes: no key takes it (a loop computing a wait from
+    # it would end), nor NaN, a wait over a day (board.wait stops at one), a timeout of 0
+    for name, kind, default, _ in settings.APP + settings.CLIENT:
+        if kind == "num":
+            lo, hi = settings.RANGES[name]
+            assert 0 <= lo <= hi <= 31_536_000 and (default is None or lo <= default <= hi), name
+            for bad in (1e999, -1e999, float("nan"), hi * 2 + 1, lo - 1):
+                m = message({name: bad})
+                assert m.startswith("%r in config.json must be a number from " % name), (name, m)
+    assert message({"interval": 1e999}) == \
+        "'interval' in config.json must be a number from 0 to 86400, not inf"
+    for key in ("timeout", "deadline"):
+        assert message({key: 0}).startswith("%r in config.json must be" % key)
+
+
+def test_a_watchdog_a_request_could_outlast_is_refused_naming_both():
+    # fed before every request: a request's deadline (30 s by default) plus DNS must fit
+    assert message({"watchdog": 50}) == ("'watchdog' in config.json (50 s) must be more than "
+                                         "'deadline' (30 s) + 20 s: a slow request would "
+                                         "reset the board")
+    assert "(9 s)" in message({"watchdog": 20, "deadline": 9})
+    assert settings.check({"watchdog": 30, "deadline": 5})["watchdog"] == 30
+    assert settings.check({"watchdog": 0})["watchdog"] == 0  # none: nothing to outlast
 
 
 def test_every_key_has_a_known_kind_and_a_meaning():
