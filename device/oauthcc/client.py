@@ -13,10 +13,11 @@ _AUTO = ("basic", "raw", "post")
 # grant and encoding serve a renewal only: loaded by it and let go after it, so that a
 # cached-token call runs in the heap their code took (make bench: in use after a cycle).
 # Token lives in errors.py, or every cached token would hold grant's code. With them go the
-# modules a renewal may load: scopes, and clientstate (a store's), which can hold grant's
-# code too. _RENEWAL: what every renewal loads (bench: the .mpy of a fetch).
+# modules a renewal may load: scopes, clientstate (a store's) and clientauth (a refusal's),
+# which hold grant's or encoding's code too. _RENEWAL: what every renewal loads (bench: the
+# .mpy of a fetch).
 _RENEWAL = ("grant", "encoding")
-_AFTER = _RENEWAL + ("scopes", "clientstate")
+_AFTER = _RENEWAL + ("scopes", "clientstate", "clientauth")
 
 
 class ClientCore:
