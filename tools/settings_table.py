@@ -1,7 +1,7 @@
 """The configuration table of the docs, generated from device/settings.py (the schema).
 
     python tools/settings_table.py                    print it
-    python tools/settings_table.py --write README.md  replace it in README.md, between its markers
+    python tools/settings_table.py --write docs/device-app.md  replace it there, between its markers
 
 host_tests/test_settings_table.py fails when a document and the schema disagree.
 """
@@ -56,7 +56,7 @@ def write(path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--write", metavar="FILE", help="e.g. %s" % (ROOT / "README.md"))
+    ap.add_argument("--write", metavar="FILE", help="e.g. %s" % (ROOT / "docs" / "device-app.md"))
     args = ap.parse_args(argv)
     if args.write:
         write(args.write)

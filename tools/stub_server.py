@@ -9,8 +9,10 @@ POST /client, the secret shown once).
 Tests drive it through control endpoints on the main port, which are never logged:
   POST /_stub/reset   {"profile", "lifetime", "token_format": "jwt"|"opaque", "clients": [...],
                        "basic_decoding": "rfc"|"raw", "rotate_refresh", "person_roles",
-                       "refresh": bool, "auth": "basic"|"post"|"tls",
+                       "refresh": bool, "auth": "basic"|"post"|"jwt"|"tls",
                        "requests_per_connection": n}
+                      auth "jwt" (RFC 7523 client_secret_jwt): an HS256 assertion signed
+                      with the client's secret, iss = sub = its client_id, not expired
                       auth "tls" (RFC 8705 tls_client_auth): the body names the client, the
                       TLS client certificate's common name must be its client_id;
                       requests_per_connection: after that many answers a connection is
@@ -76,6 +78,7 @@ ZAIKIO_GRANTED = [
     ORG + ".warehouse.items.r",
     PER + ".zaikio.machines.rw",
 ]
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _JWT_KEY = b"stub-signing-key"  # the stub's own HS256 key: the device never checks it
 IDLE_S = 15  # a kept connection idle this long is closed (real servers: 5 to 75 s)
 
@@ -172,6 +175,8 @@ class State:
             with self.lock:
                 secret = self.clients.get(cid, {}).get("client_secret")
             return cid, secret, None
+        if self.auth == "jwt":
+            return self.assertion_auth(headers, form)
         h = headers.get("authorization", "")
         basic = None
         if h[:6].lower() == "basic ":
@@ -193,6 +198,26 @@ class State:
             raise OAuthFailure("invalid_client", "send client_id and client_secret in the body",
                                401)
         return form.get("client_id"), form.get("client_secret"), None
+
+    def assertion_auth(self, headers, form):
+        """client_secret_jwt: (client_id, its secret, None) when the assertion is good."""
+        a = form.get("client_assertion", "")
+        if ("authorization" in headers or "client_secret" in form or a.count(".") != 2
+                or form.get("client_assertion_type") != JWT_BEARER):
+            raise OAuthFailure("invalid_client", "client_secret_jwt assertion required", 401)
+        body, sig = a.rsplit(".", 1)
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(body.split(".")[1] + "=="))
+            cid = claims["iss"]
+            with self.lock:
+                secret = str(self.clients[cid].get("client_secret", ""))
+        except (ValueError, KeyError, TypeError):
+            raise OAuthFailure("invalid_client", "malformed assertion", 401)
+        good = _b64url(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
+        if (not hmac.compare_digest(good, sig) or claims.get("sub") != cid
+                or form.get("client_id", cid) != cid or claims.get("exp", 0) < time.time()):
+            raise OAuthFailure("invalid_client", "assertion refused", 401)
+        return cid, secret, None
 
     def token(self, headers, form, peer=None):
         """(status, JSON answer) of a token request."""
@@ -716,6 +741,8 @@ def main(argv=None):
     ap.add_argument("--admin-port", type=int, default=0)
     ap.add_argument("--lifetime", type=int, help="token lifetime in seconds")
     ap.add_argument("--token-format", choices=("jwt", "opaque"), default="jwt")
+    ap.add_argument("--auth", choices=("basic", "post", "jwt", "tls"),
+                    help="the client authentication it takes (default: the profile's)")
     ap.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS")
     ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
     ap.add_argument("--url-file", help="write the base URL here once listening")
@@ -727,6 +754,8 @@ def main(argv=None):
     config = {"token_format": args.token_format}
     if args.lifetime:
         config["lifetime"] = args.lifetime
+    if args.auth:
+        config["auth"] = args.auth
     stub = StubServer(args.profile, args.port, args.admin_port, tls, **config).start()
     print("stub %s: %s (admin %s)" % (args.profile, stub.url, stub.admin_url), flush=True)
     if args.url_file:

@@ -252,7 +252,7 @@ class ClientCore:
                 pass
             t.expires_in = t.expires_in or self.default_expires_in
         # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
-        # a day (DAY_MS) a deadline beyond what the ticks can hold (README: security). The
+        # a day (DAY_MS) a deadline beyond what the ticks can hold (docs/security.md). The
         # minimum counts from the answer: a server slower than 10 s would be one per call too
         if t.expires_in < 10:
             start = c.ticks_ms()

@@ -13,7 +13,7 @@ from support import CLIENT_ID, CLIENT_SECRET, FakeClock, raises
 
 DAY = 86_400_000
 JUMPS = (int(6.3 * DAY), 7 * DAY, int(12.4 * DAY), 13 * DAY)  # ms
-TICKS_ALONE = (int(6.3 * DAY), 7 * DAY, int(12.4 * DAY))  # what ticks can tell (see README)
+TICKS_ALONE = (int(6.3 * DAY), 7 * DAY, int(12.4 * DAY))  # what ticks can tell (docs/security.md)
 
 
 def ok(n, lifetime=600):

@@ -1,5 +1,5 @@
 # Every fault the stub can inject, through TokenClient.token(), on both runtimes: the outcome
-# the README's fault table documents, and recovery on the next allowed attempt.
+# docs/security.md's fault table documents, and recovery on the next allowed attempt.
 import oauthcc
 from oauthcc import OAuthError
 from support import (
