@@ -43,8 +43,9 @@ class AsyncTokenClient(ClientCore):
             except StopIteration as e:
                 return e.value
             r = err = None
+            self._hook()  # its exception escapes as it is (see ClientCore.on_request)
             try:
-                r = await self._send(*req)
+                r = await self._transport.request(*req)
             except (OAuthError, OSError, MemoryError) as e:
                 err = e
 

@@ -19,7 +19,9 @@ class ClientCore:
     """
 
     _Transport = None  # the shell's default transport class (None: transport.Transport)
-    on_request = None  # called with no arguments before each request sent (a watchdog's feed)
+    # called with no arguments before each request sent (a watchdog's feed): the caller's
+    # hook, not part of the request, so its exception propagates as it is and changes nothing
+    on_request = None
 
     def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="auto",
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
@@ -309,10 +311,15 @@ class ClientCore:
     def _send(self, *req):
         # every request of both shells, token and API alike, goes out here: on_request first,
         # so a blocking app feeds its watchdog between the requests of one call
+        self._hook()
+        return self._transport.request(*req)
+
+    def _hook(self):
+        # outside the renewal's failure accounting (_drive): a feed that raises is the
+        # caller's failure, not the server's, so no backoff, no last_error, no dropped token
         f = self.on_request
         if f is not None:
             f()
-        return self._transport.request(*req)
 
     def _renew_after(self, r, t, attempt):
         """The 401 rule: one forced renewal and retry per call, for a token the API stopped
@@ -360,8 +367,9 @@ class TokenClient(ClientCore):
             except StopIteration as e:
                 return e.value
             r = err = None
+            self._hook()
             try:
-                r = self._send(*req)
+                r = self._transport.request(*req)
             except (OAuthError, OSError, MemoryError) as e:
                 err = e
 

@@ -22,7 +22,6 @@ from support import (
     answer,
     faults,
     log,
-    raises,
     refusal,
     reset,
     scripted_client,
@@ -76,33 +75,6 @@ class Canned:
 
     def close(self):
         self.closes += 1
-
-
-# -- 1. a callback's failure taken for the server's ------------------------------------------
-
-
-def test_a_failing_on_request_is_not_a_failed_token_request():
-    # Scenario: the app's on_request (board.feed: the watchdog) raises OSError once, e.g. a
-    # port whose WDT.feed fails, or an app callback that logs to a full flash.
-    # Observed: TokenClient._drive catches it as if the transport had failed: the client backs
-    # off (next_attempt_in_ms() > 0, last_error the callback's OSError) though nothing was
-    # sent; in a refresh it also drops the refresh token once the access token has expired.
-    # Expected: the callback's failure is not the server's: no backoff, no failure counted
-    # (it may escape, or be ignored), the next call asks at once.
-    clock = FakeClock()
-    server = Scripted(lambda m, u, b, h: answer("tok-1"))
-    c = scripted_client(server, clock)
-    fail = [OSError(5, "feed failed")]
-
-    def feed():
-        if fail:
-            raise fail.pop()
-
-    c.on_request = feed
-    raises(OSError, c.token)
-    assert server.sent == []  # nothing went out
-    assert c.next_attempt_in_ms() == 0 and c.last_error is None, (
-        c.next_attempt_in_ms(), c.last_error)
 
 
 # -- 2. the 401-storm rule forgotten at every boot --------------------------------------------
