@@ -185,7 +185,7 @@ class ClientCore:
                     return (yield from self._grant("refresh_token", rt))
                 except (OAuthError, OSError, MemoryError) as e:
                     if not isinstance(e, OAuthError) or e.retryable or self._refresh is None:
-                        # (None: clientauth.search tried the client credentials already)
+                        # (None: clientauth.search has tried the client credentials)
                         if self._token is None:
                             # expired: the next attempt asks with the client credentials, a
                             # refresh grant that keeps failing cannot keep the device out

