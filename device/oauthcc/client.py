@@ -329,9 +329,12 @@ class ClientCore:
         if r.status != 401:
             if self._refused is t:
                 self._refused = None  # the API takes it again
+                self._save()
             return False
         if attempt or self._refused is t:
-            self._refused = t
+            if self._refused is not t:
+                self._refused = t
+                self._save()  # with the token, so that a boot keeps to the rule
             return False
         self._say("API answered 401: renewing the token once")
         if self._token is t:  # a concurrent call may have renewed it already

@@ -13,17 +13,11 @@ import time
 from oauthcc._port import ticks_diff, ticks_ms
 from oauthcc.aiotransport import AsyncTransport
 from oauthcc.errors import OAuthError
-from oauthcc.store import MemoryStore
 from oauthcc.transport import Transport
 from support import (
-    SCRIPTED_API,
-    FakeClock,
-    Scripted,
-    answer,
     faults,
     log,
     reset,
-    scripted_client,
     url,
 )
 
@@ -74,41 +68,6 @@ class Canned:
 
     def close(self):
         self.closes += 1
-
-
-# -- 2. the 401-storm rule forgotten at every boot --------------------------------------------
-
-
-def test_the_401_storm_rule_survives_a_reboot():
-    # Scenario: the API answers 401 to every call (its own fault: the token endpoint is fine);
-    # a device that deep-sleeps between cycles boots at every wake, restoring its token from
-    # the store.
-    # Observed: _refused lives in RAM only, so every boot's first call forces a renewal again:
-    # a token request per wake, i.e. per call, which is what the rule exists to prevent.
-    # Expected: the refused token (or its mark) survives with the state: after a boot the
-    # same refused token is not renewed again before it expires.
-    clock = FakeClock()
-    n = [0]
-
-    def srv(m, u, b, h):
-        if u == SCRIPTED_API:
-            from oauthcc.http import Response
-
-            return Response(401, {}, b"")
-        n[0] += 1
-        return answer("tok-%d" % n[0], expires_in=3600)
-
-    server = Scripted(srv)
-    store = MemoryStore()
-    c = scripted_client(server, clock, store=store)
-    assert c.request("GET", SCRIPTED_API).status == 401  # token, 401, renewal, 401
-    assert c.request("GET", SCRIPTED_API).status == 401  # refused: no renewal
-    assert len(server.tokens()) == 2
-    for _ in range(3):  # three wakes, a minute apart
-        clock.advance(60_000)
-        c = scripted_client(server, clock, store=store)
-        assert c.request("GET", SCRIPTED_API).status == 401
-    assert len(server.tokens()) == 2, len(server.tokens())  # observed: 5
 
 
 # -- 3. framing headers given twice ----------------------------------------------------------
