@@ -4,6 +4,7 @@ import asyncio
 
 from app import IDLE_S, App, bounded, make_client, say
 
+import oauthcc
 from oauthcc import OAuthError
 from oauthcc.aio import AsyncTokenClient
 
@@ -18,6 +19,7 @@ class AsyncApp(App):
             t = await c.token()
             if self.roles_due(t):
                 self.roles_from(t, await c.request("GET", self.roles_url))
+                oauthcc.release(("roles", "jwt"))  # once per token: their code back to the heap
             call = self.api_call()
             if call:
                 self.api_done(call, await c.request(*call))

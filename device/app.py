@@ -141,6 +141,7 @@ class App:
 
             base = config["base_url"] or PROFILES[config["profile"]][0] or ""
             self.roles_url = base.rstrip("/") + "/api/v1/roles"
+            oauthcc.release(("profiles",))  # the boot's only: its tables back to the heap
         self._token = None
         self.roles = None
         self.last_error = None
@@ -233,6 +234,7 @@ class App:
             t = c.token()
             if self.roles_due(t):
                 self.roles_from(t, c.request("GET", self.roles_url))
+                oauthcc.release(("roles", "jwt"))  # once per token: their code back to the heap
             call = self.api_call()
             if call:
                 self.api_done(call, c.request(*call))

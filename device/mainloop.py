@@ -58,6 +58,8 @@ def main(config_path="config.json", secrets_path="secrets.json", board=None):
 
 
 def _main(config_path, secrets_path, board):
+    import gc
+
     import settings
 
     try:
@@ -76,7 +78,9 @@ def _main(config_path, secrets_path, board):
                 break
             secrets = settings.load(secrets_path, "secrets.json")
             shared = Shared(open_store(board, cfg["state_file"]), say)
+            gc.collect()  # the client's modules land low, not between the boot's garbage
             client = make_client(cfg, secrets, store=shared.part("c"))
+            gc.collect()
             app = App(cfg, client, board, shared.part("a"), secrets)
             break
         except settings.ConfigError as e:

@@ -186,7 +186,8 @@ class Runner:
             lines = []
             for line in p.stdout:
                 lines.append(line)
-                on_line(line)
+                if on_line(line):  # the run has failed: no need to wait for its end
+                    p.kill()
             rc = p.wait()
             timer.cancel()
             out = "".join(lines)
@@ -251,11 +252,13 @@ class Runner:
         (out / "config.json").write_text(json.dumps(config))
         (out / "secrets.json").write_text(json.dumps(
             {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}))
-        on_line = None
-        if cycle_done:
-            def on_line(line):
-                if "/api/v1/resource -> " in line:
-                    cycle_done()
+        def on_line(line):
+            if cycle_done and "/api/v1/resource -> " in line:
+                cycle_done()
+            # a boot that failed (a heap too small for it) waits a minute to try again: the
+            # run has failed ("Error" in its output), so it ends here, not at the timeout
+            return "not started" in line
+
         rc, text, _ = self._process(["main.py"], heap, on_line)
         remembered = state.read_text() if state.exists() else ""
         api = [e for e in stub.log[seen:] if e["path"] == "/api/v1/resource"]

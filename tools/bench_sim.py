@@ -109,6 +109,29 @@ def tokens_per_day(lifetime, deep_sleep):
     return len(server.token_times), server.api_calls
 
 
+def _until_tokens(clock, devices, due, refused):
+    """Let the device due first ask, again and again, each at its own next_attempt_in_ms(),
+    until all hold a token (bounded); refused(e, wait_ms) sees every refusal. Returns when
+    each got its token {i: ms}, and the (ms, i) still due."""
+    from oauthcc import OAuthError
+
+    heapq.heapify(due)
+    got = {}
+    for _ in range(100 * len(devices)):  # every device gets a token long before this
+        if not due:
+            break
+        t, i = heapq.heappop(due)
+        clock.advance(t - clock.elapsed)
+        try:
+            devices[i].token()
+            got[i] = clock.elapsed
+        except OAuthError as e:
+            wait = devices[i].next_attempt_in_ms()
+            refused(e, wait)
+            heapq.heappush(due, (clock.elapsed + wait, i))
+    return got, due
+
+
 def fleet(outage_s, n=FLEET, seed=1):
     """n devices asked at the same moment and all got 503 + the same Retry-After; the server is
     back outage_s seconds later. Every retry goes through TokenClient's own backoff (real
@@ -126,18 +149,10 @@ def fleet(outage_s, n=FLEET, seed=1):
             d.token()
         except OAuthError:
             due.append((clock.elapsed + d.next_attempt_in_ms(), i))
-    heapq.heapify(due)
-    refused = 0
-    for _ in range(100 * n):  # bounded: every device gets a token long before this
-        if not due:
-            break
-        t, i = heapq.heappop(due)
-        clock.advance(t - clock.elapsed)
-        try:
-            devices[i].token()
-        except OAuthError as e:
-            refused += e.error == "backoff"  # next_attempt_in_ms() was wrong: must stay 0
-            heapq.heappush(due, (clock.elapsed + devices[i].next_attempt_in_ms(), i))
+    early = []  # "backoff": next_attempt_in_ms() was wrong, must stay empty
+    _, due = _until_tokens(clock, devices, due,
+                           lambda e, wait: e.error == "backoff" and early.append(e))
+    refused = len(early)
     retries = [t for t in server.token_times if t > 0]
     first, last = min(retries), max(retries)
     window_s = max(1.0, (last - first) / 1000)
@@ -175,20 +190,15 @@ def fleet_latched(fixed_after_s, n=FLEET, seed=1):
                 raise
             gaps.append(d.next_attempt_in_ms())
             due.append((clock.elapsed + gaps[-1], i))
-    heapq.heapify(due)
-    got, refused = {}, 0
-    for _ in range(100 * n):  # bounded: every device gets a token long before this
-        if not due:
-            break
-        t, i = heapq.heappop(due)
-        clock.advance(t - clock.elapsed)
-        try:
-            devices[i].token()
-            got[i] = clock.elapsed
-        except OAuthError as e:
-            refused += e.error != "ungranted_scope"  # "backoff": the wait named was wrong
-            gaps.append(devices[i].next_attempt_in_ms())
-            heapq.heappush(due, (clock.elapsed + gaps[-1], i))
+    early = []  # "backoff": the wait named was wrong, must stay empty
+
+    def refused_again(e, wait):
+        gaps.append(wait)
+        if e.error != "ungranted_scope":
+            early.append(e)
+
+    got, _ = _until_tokens(clock, devices, due, refused_again)
+    refused = len(early)
     asks = server.token_times[n:]  # the attempts after the first refusal
     before = [t for t in asks if t < fix]
     wave = sorted(asks)[:n] if len(asks) >= n else asks  # the first retry of each device

@@ -4,10 +4,9 @@ try:
 
     MICROPYTHON = True  # for the few places whose workaround only MicroPython needs
 except ImportError:
-    MICROPYTHON = False
+    from ._cpython import const  # a module CPython alone loads: no bytes of it on a board
 
-    def const(x):
-        return x
+    MICROPYTHON = False
 
 
 try:
@@ -21,20 +20,8 @@ try:
     ticks_ms = time.ticks_ms
     ticks_add = time.ticks_add
     ticks_diff = time.ticks_diff
-except AttributeError:
-    # CPython: the same ticks arithmetic as the ESP32 port, wrapping at 2**30 ms, so host
-    # runs exercise the wrap instead of hiding it behind 64-bit time.
-    _PERIOD = const(1 << 30)
-    _HALF = const(1 << 29)
-
-    def ticks_ms():
-        return int(time.monotonic() * 1000) & (_PERIOD - 1)
-
-    def ticks_add(t, delta):
-        return (t + delta) & (_PERIOD - 1)
-
-    def ticks_diff(a, b):
-        return ((a - b + _HALF) & (_PERIOD - 1)) - _HALF
+except AttributeError:  # CPython: ticks that wrap at 2**30 ms as on the ESP32
+    from ._cpython import ticks_add, ticks_diff, ticks_ms  # noqa: F401 (re-exported)
 
 
 # No ticks deadline lies further ahead than a day: ticks_diff is valid to 2**29 ms on ESP32.
@@ -52,3 +39,17 @@ def unix_time():
 
 def b64encode(data):
     return b2a_base64(data)[:-1]  # drop the newline binascii appends
+
+
+def release(names):
+    """Let go of these modules of the package (names without the package's): sys.modules and
+    the package's attributes forget them, so their code goes back to the heap once nothing
+    else holds it; the next import loads them again. For code that serves one moment (the
+    boot, a renewal): the steady state runs in the heap it took."""
+    import sys
+
+    p = __name__.rpartition(".")[0]
+    d = sys.modules[p].__dict__
+    for m in names:
+        sys.modules.pop(p + "." + m, None)
+        d.pop(m, None)  # the package's attribute, set by the import

@@ -2,7 +2,23 @@
 # a plain fetch never carries it (make bench). The one module besides client.py and
 # clientstate.py that writes ClientCore's fields.
 from ._port import DAY_MS, const
-from .errors import OAuthError
+
+# Codes of a 4xx answer that cannot succeed until the configuration (or the grant on the
+# server) changes: the client waits long before it asks again. The same code in a 5xx, 408
+# or 429 answer is retryable like any other: only a 4xx can be permanent.
+PERMANENT = (
+    "invalid_client",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "ungranted_scope",
+    "invalid_target",  # RFC 8707: unknown resource indicator
+    # a bare 401 or 403, no JSON: how some servers refuse a client (Glewlwyd: a wrong secret,
+    # an unknown scope); as final as invalid_client, and just as curable by a fix
+    "http_401",
+    "http_403",
+    "tls_verification_failed",
+)
 
 # After a permanent error (a 4xx such as invalid_scope, or tls_verification_failed) the next
 # attempt waits between half and all of a window of 1 h, doubling with each permanent error
@@ -20,7 +36,7 @@ def failed(c, e):
     rand = c._rand or _random
     ra = getattr(e, "retry_after", None)
     ra = min(ra * 1000, DAY_MS) if isinstance(ra, int) and ra > 0 else 0
-    if isinstance(e, OAuthError) and e.permanent:
+    if getattr(e, "permanent", False):  # an OAuthError (no import of errors: it asks here)
         # "equal jitter": never less than half the window, so no fast retries, and a fleet
         # latched at one moment comes back spread over the other half
         c.latched = e
@@ -38,6 +54,14 @@ def failed(c, e):
         c._say("token request failed, next attempt in %d ms: %s" % (wait, e))
     c._next = c._clock.ticks_add(c._now(), min(wait, DAY_MS))  # no deadline beyond a day
     c._save()
+
+
+def permanent(e):
+    # OAuthError.permanent: a 4xx answer with a PERMANENT code, or tls_verification_failed
+    # (no answer at all)
+    s = e.status
+    return not e.retryable and e.error in PERMANENT and (
+        400 <= s < 500 if s else e.error == "tls_verification_failed")
 
 
 def _random(n):

@@ -1,13 +1,23 @@
 # TokenClient: the token cache, expiry, renewal, fallback, backoff and the bearer API call.
 # ClientCore holds every decision and no I/O; TokenClient (here) and aio.AsyncTokenClient are
 # the two thin shells that carry its requests over a blocking or an asyncio transport.
-from . import _port, grant
+from . import _port
 from .errors import OAuthError
 from .http import origin
 
 # auth="auto": Basic with RFC 6749 2.3.1 encoding, Basic raw, the form body, in this order;
 # the profiles that pin Basic try its two encodings, wicked the body only (see clientauth.py)
 _AUTO = ("basic", "raw", "post")
+
+
+# grant and encoding serve a renewal only: loaded by it and let go after it, so that a
+# cached-token call runs in the heap their code took (make bench: in use after a cycle).
+# Token lives in errors.py, or every cached token would hold grant's code. With them go the
+# modules a renewal may load: scopes, clientstate (a store's) and clientauth (a refusal's),
+# which hold grant's or encoding's code too. _RENEWAL: what every renewal loads (bench: the
+# .mpy of a fetch).
+_RENEWAL = ("grant", "encoding")
+_AFTER = _RENEWAL + ("scopes", "clientstate", "clientauth")
 
 
 class ClientCore:
@@ -83,6 +93,7 @@ class ClientCore:
             from .clientstate import load
 
             load(self)  # best effort: a store that fails or holds junk changes nothing
+            _port.release(_AFTER)
 
     def __repr__(self):  # no secret, no token
         return "<%s %s client_id=%r>" % (type(self).__name__, self.token_url, self.client_id)
@@ -197,10 +208,22 @@ class ClientCore:
                     self._say("refresh refused (%s): new client-credentials grant" % e.error)
             return (yield from self._grant("client_credentials"))
         except (OAuthError, OSError, MemoryError) as e:
-            self._failed(e)
+            # the backoff, or a permanent error's long wait: in backoff.py, loaded at the
+            # first failure, so that a plain fetch never carries it
+            from .backoff import failed
+
+            failed(self, e)
             raise
+        finally:
+            _port.release(_AFTER)
 
     def _grant(self, grant_type, rt=None):
+        if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
+            import gc
+
+            gc.collect()  # grant's code lands low, not between garbage (make bench)
+        from . import grant  # a renewal's own code: let go after it (_AFTER)
+
         c = self._clock
         m = self._method or self._tries[0]
         if m == "jwt":
@@ -262,13 +285,6 @@ class ClientCore:
         self._expires_at = self._clock.ticks_add(start, lifetime_ms)
         self._renew_at = self._clock.ticks_add(start, lifetime_ms - leeway)
 
-    def _failed(self, e):
-        # the backoff, or a permanent error's long wait: in backoff.py, loaded at the first
-        # failure, so that a plain fetch never carries it
-        from .backoff import failed
-
-        failed(self, e)
-
     # -- persistence (optional): a store sees only state() and restore(). Their code is in
     # clientstate.py, loaded only by a client that has a store: a fetch never carries it.
 
@@ -286,6 +302,10 @@ class ClientCore:
 
     def _save(self):
         if self._store is not None:
+            if _port.MICROPYTHON:
+                import gc
+
+                gc.collect()  # clientstate's code lands low, not between garbage (make bench)
             from .clientstate import save
 
             save(self)  # best effort: a failed save is logged, the token in RAM stays

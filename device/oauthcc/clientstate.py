@@ -3,8 +3,8 @@
 # store. Kept apart so that a client without a store never loads it; with backoff.py, the
 # only module besides client.py that reads and writes ClientCore's fields.
 from ._port import DAY_MS, b64encode, const
-from .errors import OAuthError
-from .grant import Token, vschar
+from .errors import OAuthError, Token
+from .grant import vschar
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)

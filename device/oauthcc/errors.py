@@ -1,21 +1,6 @@
-# The one exception type for protocol failures. Network failures stay OSError.
-
-# Codes of a 4xx answer that cannot succeed until the configuration (or the grant on the
-# server) changes: the client waits long before it asks again (backoff.py). The same
-# code in a 5xx, 408 or 429 answer is retryable like any other: only a 4xx can be permanent.
-PERMANENT = (
-    "invalid_client",
-    "unauthorized_client",
-    "unsupported_grant_type",
-    "invalid_scope",
-    "ungranted_scope",
-    "invalid_target",  # RFC 8707: unknown resource indicator
-    # a bare 401 or 403, no JSON: how some servers refuse a client (Glewlwyd: a wrong secret,
-    # an unknown scope); as final as invalid_client, and just as curable by a fix
-    "http_401",
-    "http_403",
-    "tls_verification_failed",
-)
+# The one exception type for protocol failures (network failures stay OSError), and the
+# Token: what every module of the library hands out. Token lives here, not in grant.py, so
+# that a cached token does not hold grant's code (a renewal lets grant go: client.py).
 
 
 class OAuthError(Exception):
@@ -41,10 +26,10 @@ class OAuthError(Exception):
 
     @property
     def permanent(self):
-        """A 4xx answer with a PERMANENT code, or tls_verification_failed (no answer at all)."""
-        s = self.status
-        return not self.retryable and self.error in PERMANENT and (
-            400 <= s < 500 if s else self.error == "tls_verification_failed")
+        """A 4xx answer with a permanent code, or tls_verification_failed (backoff.PERMANENT)."""
+        from .backoff import permanent  # asked only after a failure: a fetch never loads it
+
+        return permanent(self)
 
     def __str__(self):
         s = self.error
@@ -56,3 +41,25 @@ class OAuthError(Exception):
 
     def __repr__(self):
         return "OAuthError(%s)" % self
+
+
+class Token:
+    """An access token as the server issued it.
+
+    expires_in is the lifetime in seconds the client works with: the server's expires_in, else
+    the JWT's exp - iat, else the client's default, kept within 10 s and a day. extra holds
+    every other response field (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
+    """
+
+    def __init__(self, access_token, token_type="Bearer", expires_in=None, refresh_token=None,
+                 scope=None, extra=None):
+        self.access_token = access_token
+        self.token_type = token_type
+        self.expires_in = expires_in
+        self.refresh_token = refresh_token
+        self.scope = scope
+        self.extra = extra if extra is not None else {}
+
+    def __repr__(self):  # never the token itself: repr ends up in logs
+        return "<Token %s scope=%r expires_in=%r refresh=%s>" % (
+            self.token_type, self.scope, self.expires_in, self.refresh_token is not None)

@@ -1,32 +1,10 @@
 # Pure: build a token request, parse a token response into a Token or an OAuthError. No I/O.
 from ._port import const
 from .encoding import basic_auth, form_encode
-from .errors import OAuthError
+from .errors import OAuthError, Token
 
 _MAX_DEPTH = const(8)  # [ and { nested in a token answer, its own { included (Zaikio's: 3)
 _MAX_EXTRA = const(2048)  # bytes of JSON of the extra fields kept with the token
-
-
-class Token:
-    """An access token as the server issued it.
-
-    expires_in is the lifetime in seconds the client works with: the server's expires_in, else
-    the JWT's exp - iat, else the client's default, kept within 10 s and a day. extra holds
-    every other response field (Zaikio's audiences, bearer, bearer_on_behalf_of, ...).
-    """
-
-    def __init__(self, access_token, token_type="Bearer", expires_in=None, refresh_token=None,
-                 scope=None, extra=None):
-        self.access_token = access_token
-        self.token_type = token_type
-        self.expires_in = expires_in
-        self.refresh_token = refresh_token
-        self.scope = scope
-        self.extra = extra if extra is not None else {}
-
-    def __repr__(self):  # never the token itself: repr ends up in logs
-        return "<Token %s scope=%r expires_in=%r refresh=%s>" % (
-            self.token_type, self.scope, self.expires_in, self.refresh_token is not None)
 
 
 def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, params=None,
