@@ -56,7 +56,8 @@ class AsyncTokenClient(ClientCore):
         for attempt in (0, 1):
             t = await self.token()
             h["Authorization"] = "Bearer " + t.access_token
-            r = await self._send(method, url, body, h)
+            self._hook()
+            r = await self._transport.request(method, url, body, h)
             if not self._renew_after(r, t, attempt):
                 return r
 

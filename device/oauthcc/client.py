@@ -328,15 +328,11 @@ class ClientCore:
 
     _refused = None  # the renewed token the API refused too (see _renew_after)
 
-    def _send(self, *req):
-        # every request of both shells, token and API alike, goes out here: on_request first,
-        # so a blocking app feeds its watchdog between the requests of one call
-        self._hook()
-        return self._transport.request(*req)
-
     def _hook(self):
-        # outside the renewal's failure accounting (_drive): a feed that raises is the
-        # caller's failure, not the server's, so no backoff, no last_error, no dropped token
+        # before every request of both shells, token and API alike, so a blocking app feeds
+        # its watchdog between the requests of one call. Outside the renewal's failure
+        # accounting (_drive): a feed that raises is the caller's failure, not the server's,
+        # so no backoff, no last_error, no dropped token
         f = self.on_request
         if f is not None:
             f()
@@ -404,6 +400,7 @@ class TokenClient(ClientCore):
         for attempt in (0, 1):
             t = self.token()
             h["Authorization"] = "Bearer " + t.access_token
-            r = self._send(method, url, body, h)
+            self._hook()
+            r = self._transport.request(method, url, body, h)
             if not self._renew_after(r, t, attempt):
                 return r
