@@ -97,7 +97,7 @@ def search(c, e, rt):
             c._say("client auth: %s found after %s refused" % (_SAID[m], ", ".join(
                 _SAID[x] for x in tried)))
         return t
-    e.description = "%s; client credentials refused with: %s (the id or secret has "\
+    e.description = "%s; client credentials tried with: %s (the id or secret has "\
         "characters that servers decode differently, such as : + / %% & = space or "\
         "non-ASCII)" % (e.description or "refused", ", ".join(_SAID[m] for m in tried))
     raise e

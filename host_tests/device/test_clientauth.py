@@ -303,7 +303,7 @@ def test_a_refused_refresh_with_a_special_secret_costs_at_most_three_requests():
     basic = basic_auth(CID, SPECIAL)
     assert [r[3].get("Authorization") for r in s.tokens()[1:]] == [basic, basic,
                                                            basic_auth(CID, SPECIAL, False)]
-    assert e.description.endswith("client credentials refused with: Basic (RFC 6749 2.3.1 "
+    assert e.description.endswith("client credentials tried with: Basic (RFC 6749 2.3.1 "
                                   "encoding), Basic (raw id and secret) (the id or secret has "
                                   "characters that servers decode differently, such as : + / "
                                   "% & = space or non-ASCII)"), e.description
