@@ -180,8 +180,12 @@ class Board:
         if self.wake_pin is not None and _has("esp32", "wake_on_ext0"):
             import esp32
 
-            # pressing the REPL button wakes the board, and hold_loop() then sees it held
-            esp32.wake_on_ext0(self.wake_pin, esp32.WAKEUP_ALL_LOW)
+            # pressing the REPL button wakes the board, and hold_loop() then sees it held; only
+            # an RTC GPIO can (0, 2, 4, 12-15, 25-27, 32-39): any other sleeps without it
+            try:
+                esp32.wake_on_ext0(self.wake_pin, esp32.WAKEUP_ALL_LOW)
+            except Exception as e:  # ValueError("invalid pin")
+                self.log("[board] repl_pin cannot wake the board (%s): sleeping without it" % e)
         machine.deepsleep(min(int(seconds * 1000), DAY_MS))
         return True
 
@@ -217,7 +221,10 @@ class Board:
         if pin is not None and _has("machine", "Pin"):
             import machine
 
-            p = self.wake_pin = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+            try:
+                p = self.wake_pin = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+            except Exception as e:  # a pin this board lacks: the flag and Ctrl-C still work
+                self.log("[board] repl_pin %r ignored (%s)" % (pin, e))
         if window_s:
             self.log("[board] Ctrl-C within %s s for the REPL" % window_s)
         end = ticks_add(ticks_ms(), int(window_s * 1000))

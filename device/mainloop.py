@@ -33,9 +33,13 @@ def run(app, board, cycles=0):
                 break
             say("next cycle in %d s" % round(wait))  # a long interval is not a hang
             app.rest()  # no connection kept through any sleep
-            if mode == "deep" and wait >= cfg["deep_min"] and board.deepsleep(wait):
-                return  # only where deep sleep returns (a fake): the board boots into main.py
-            board.wait(wait, light=(mode == "light"))
+            try:
+                if mode == "deep" and wait >= cfg["deep_min"] and board.deepsleep(wait):
+                    return  # only where deep sleep returns (a fake): the board boots anew
+                board.wait(wait, light=(mode == "light"))
+            except Exception as e:  # a sleep the port refuses must not end the loop
+                say("sleep failed (%s: %s): idling instead" % (type(e).__name__, e))
+                board.wait(wait)
     finally:
         app.rest()  # the loop is over (cycles, Ctrl-C): nothing left open at the REPL
 
@@ -84,6 +88,7 @@ def _main(config_path, secrets_path, board):
         except Exception as e:  # memory, the flash: not the configuration, and said so
             say("not started (%s: %s) - retrying in %d s" % (type(e).__name__, e, IDLE_S))
         board.wait(IDLE_S)
+    margin = settings.DNS_S * 1000  # what the watchdog needs beyond a request (see fit)
     del settings  # the schema serves the boot only: let its tables go back to the heap
     import sys
 
@@ -92,6 +97,22 @@ def _main(config_path, secrets_path, board):
         import aioapp  # watchdog is armed: aioapp would not feed it)
 
         return aioapp.main(config_path, secrets_path)
-    board.arm(int(cfg["watchdog"] * 1000))
+    want = int(cfg["watchdog"] * 1000)
+    if board.arm(want) and board.wdt_ms < want:
+        fit(app.client, board.wdt_ms, margin)
     run(app, board, cfg["cycles"])
     return app
+
+
+def fit(client, wdt_ms, margin):
+    """A watchdog the port cut (rp2: at most 8388 ms) bounds each request too, as it is fed
+    only before each: the deadline and the per-read timeout cut so that they leave the
+    margin settings asks for (DNS, outside the deadline, and the work between feeds), or a
+    quarter of the watchdog when that is less, and said so."""
+    t = getattr(client, "_transport", None)
+    most = max(wdt_ms - margin, wdt_ms * 3 // 4)
+    if t is not None and getattr(t, "deadline_ms", 0) > most:
+        say("watchdog %d ms: request deadline %d ms, timeout %d ms cut to %d ms" % (
+            wdt_ms, t.deadline_ms, t.timeout_ms, most))
+        t.deadline_ms = most
+        t.timeout_ms = min(t.timeout_ms, most)

@@ -27,14 +27,15 @@ APP = (
     ("ntp_timeout", "num", 5, "seconds one NTP sync may take"),
     ("watchdog", "num", 120, "hardware watchdog timeout in seconds, more than deadline + 20 (it "
      "is fed before every request, and DNS is outside the deadline; a port that takes less "
-     "gets its longest); 0: none"),
+     "gets its longest, and the requests' deadline and timeout are cut to fit it); 0: none"),
     ("sleep", ("idle", "light", "deep"), "idle", "between cycles: idle (Ctrl-C works), light "
      "(machine.lightsleep), deep (machine.deepsleep: the board boots again into main.py)"),
     ("deep_min", "num", 10, "waits shorter than this many seconds stay awake with sleep deep"),
     ("repl_window", "num", None, "seconds at boot in which Ctrl-C reaches the REPL (none: 3, "
      "1 after deep sleep)"),
     ("repl_pin", "pin", None, "a GPIO with a button to ground (0: most ESP32 boards' BOOT): "
-     "held in the window, the loop does not start; it also wakes the board from deep sleep"),
+     "held in the window, the loop does not start; with sleep deep it also wakes an ESP32 if "
+     "it is an RTC GPIO (0, 2, 4, 12-15, 25-27, 32-39); a pin the board lacks is ignored"),
     ("repl_flag", "str", "noloop", "a file whose presence keeps the loop from starting"),
     ("asyncio", "bool", False, "run the app on asyncio (aioapp.py: no Wi-Fi, NTP, watchdog or "
      "sleep modes yet)"),

@@ -43,8 +43,9 @@ class AsyncTokenClient(ClientCore):
             except StopIteration as e:
                 return e.value
             r = err = None
+            self._hook()  # its exception escapes as it is (see ClientCore.on_request)
             try:
-                r = await self._send(*req)
+                r = await self._transport.request(*req)
             except (OAuthError, OSError, MemoryError) as e:
                 err = e
 
@@ -55,7 +56,8 @@ class AsyncTokenClient(ClientCore):
         for attempt in (0, 1):
             t = await self.token()
             h["Authorization"] = "Bearer " + t.access_token
-            r = await self._send(method, url, body, h)
+            self._hook()
+            r = await self._transport.request(method, url, body, h)
             if not self._renew_after(r, t, attempt):
                 return r
 

@@ -29,7 +29,9 @@ class ClientCore:
     """
 
     _Transport = None  # the shell's default transport class (None: transport.Transport)
-    on_request = None  # called with no arguments before each request sent (a watchdog's feed)
+    # called with no arguments before each request sent (a watchdog's feed): the caller's
+    # hook, not part of the request, so its exception propagates as it is and changes nothing
+    on_request = None
 
     def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="auto",
                  scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
@@ -194,7 +196,7 @@ class ClientCore:
                     return (yield from self._grant("refresh_token", rt))
                 except (OAuthError, OSError, MemoryError) as e:
                     if not isinstance(e, OAuthError) or e.retryable or self._refresh is None:
-                        # (None: clientauth.search tried the client credentials already)
+                        # (None: clientauth.search has tried the client credentials)
                         if self._token is None:
                             # expired: the next attempt asks with the client credentials, a
                             # refresh grant that keeps failing cannot keep the device out
@@ -326,13 +328,14 @@ class ClientCore:
 
     _refused = None  # the renewed token the API refused too (see _renew_after)
 
-    def _send(self, *req):
-        # every request of both shells, token and API alike, goes out here: on_request first,
-        # so a blocking app feeds its watchdog between the requests of one call
+    def _hook(self):
+        # before every request of both shells, token and API alike, so a blocking app feeds
+        # its watchdog between the requests of one call. Outside the renewal's failure
+        # accounting (_drive): a feed that raises is the caller's failure, not the server's,
+        # so no backoff, no last_error, no dropped token
         f = self.on_request
         if f is not None:
             f()
-        return self._transport.request(*req)
 
     def _renew_after(self, r, t, attempt):
         """The 401 rule: one forced renewal and retry per call, for a token the API stopped
@@ -342,9 +345,12 @@ class ClientCore:
         if r.status != 401:
             if self._refused is t:
                 self._refused = None  # the API takes it again
+                self._save()
             return False
         if attempt or self._refused is t:
-            self._refused = t
+            if self._refused is not t:
+                self._refused = t
+                self._save()  # with the token, so that a boot keeps to the rule
             return False
         self._say("API answered 401: renewing the token once")
         if self._token is t:  # a concurrent call may have renewed it already
@@ -380,8 +386,9 @@ class TokenClient(ClientCore):
             except StopIteration as e:
                 return e.value
             r = err = None
+            self._hook()
             try:
-                r = self._send(*req)
+                r = self._transport.request(*req)
             except (OAuthError, OSError, MemoryError) as e:
                 err = e
 
@@ -393,6 +400,7 @@ class TokenClient(ClientCore):
         for attempt in (0, 1):
             t = self.token()
             h["Authorization"] = "Bearer " + t.access_token
-            r = self._send(method, url, body, h)
+            self._hook()
+            r = self._transport.request(method, url, body, h)
             if not self._renew_after(r, t, attempt):
                 return r

@@ -58,25 +58,30 @@ def searching(c, e):
 
 def search(c, e, rt):
     """After c's method (the one found, else the first) was refused with e: the other ones in
-    order, while the refusal can be the encoding, with the client-credentials grant: a
-    refused refresh grant (rt) is not searched, its fallback is (c drops the refresh token),
-    so one refusal costs at most three requests. A method found and then refused (a server
+    order, while the refusal can be the encoding, with the client-credentials grant. A
+    refused refresh grant (rt) proves nothing about the client credentials: c drops the
+    refresh token and its method is tried first with them, then the next one, so one
+    refusal costs at most three requests. A method found and then refused (a server
     upgraded to decode Basic as RFC 6749 says) is forgotten and searched for again, so the
     device comes back by itself. Returns the Token of the first that works, which c then
-    keeps using (and says so); raises the first refusal, its description naming what was
-    tried, when every one was refused, or what else came."""
+    keeps using (and says so); raises the first refusal, its description naming the methods
+    the client credentials were refused with, when every one was refused, or what else
+    came."""
     if searching(c, e) is None:
         raise e  # pinned, or a refusal no encoding explains
     from .grant import build, parse
 
-    tried = [c._method or c._tries[0]]
+    m = c._method or c._tries[0]
     c._method = None  # refused: found again below, or the first of _tries next time
-    if rt is not None:
+    tries = [x for x in c._tries if x != m]
+    if rt is None:
+        tried = [m]  # refused with the client credentials
+    else:
+        tried = []
+        tries = [m] + tries[:1]  # with the refresh grant: two requests left
         c._refresh = None
         c._say("refresh refused (%s): new client-credentials grant" % e.error)
-    for m in c._tries:
-        if m in tried:
-            continue
+    for m in tries:
         body, headers = build(c.client_id, c._secret, "client_credentials", c.scope, None,
                               c.params, m)
         r = yield "POST", c.token_url, body, headers
@@ -88,10 +93,11 @@ def search(c, e, rt):
             tried.append(m)
             continue
         c._method = m
-        c._say("client auth: %s found after %s refused" % (_SAID[m], ", ".join(
-            _SAID[x] for x in tried)))
+        if tried:
+            c._say("client auth: %s found after %s refused" % (_SAID[m], ", ".join(
+                _SAID[x] for x in tried)))
         return t
-    e.description = "%s; client authentication tried: %s (the id or secret has characters "\
-        "that servers decode differently, such as : + / %% & = space or non-ASCII)" % (
-            e.description or "refused", ", ".join(_SAID[m] for m in tried))
+    e.description = "%s; client credentials tried with: %s (the id or secret has "\
+        "characters that servers decode differently, such as : + / %% & = space or "\
+        "non-ASCII)" % (e.description or "refused", ", ".join(_SAID[m] for m in tried))
     raise e

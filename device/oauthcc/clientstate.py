@@ -20,7 +20,9 @@ _MAX_NESTING = const(8)  # a token whose extra fields nest deeper is not restore
 #   latched        [error, description, status] of the permanent error of the last attempt
 #   at             Unix seconds when the state was saved (beside "next" or "token")
 #   next           Unix seconds before which no attempt is made
-#   token          the access token's fields, "exp" its end in Unix seconds
+#   token          the access token's fields, "exp" its end in Unix seconds, "refused"
+#                  true when the API refused it after a forced renewal (the 401 rule:
+#                  ClientCore._renew_after), so that rule holds across deep sleep
 #   refresh_token
 #   auth           the client authentication auth="auto" found ("basic", "raw", "post"), so
 #                  a fetch after a boot sends one request; a state of another client id,
@@ -53,6 +55,8 @@ def state(c):
             s["token"] = {"access_token": t.access_token, "token_type": t.token_type,
                           "expires_in": t.expires_in, "scope": t.scope, "extra": t.extra,
                           "exp": now + left}
+            if c._refused is t:
+                s["token"]["refused"] = True
         if "next" in s or "token" in s:
             s["at"] = now  # beside a time: restore tells a clock set back since (see above)
     if c._refresh is not None:
@@ -90,6 +94,8 @@ def restore(c, s):
         t = _token(d, c._refresh)
         if t is not None and left > 0:
             c._accept(t, c._now(), min(left, DAY_MS // 1000) * 1000)
+            if d.get("refused") is True:
+                c._refused = t
 
 
 def load(c):

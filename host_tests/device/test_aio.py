@@ -113,6 +113,37 @@ def test_aio_on_request_is_called_before_every_request():
     asyncio.run(main())
 
 
+def test_aio_a_failing_on_request_propagates_and_is_not_a_failed_token_request():
+    # as TokenClient's: the hook's exception escapes unchanged, nothing sent, no failure
+    class Async:
+        sent = 0
+
+        async def request(self, method, u, body=None, headers=None, max_body=None):
+            self.sent += 1
+            return answer("tok-1", expires_in=600)
+
+    async def main():
+        t = Async()
+        c = AsyncTokenClient(SCRIPTED_TOKEN_URL, "dev-1", "s3cret", transport=t,
+                             clock=FakeClock())
+        fail = [ValueError("feed")]
+
+        def feed():
+            if fail:
+                raise fail.pop()
+
+        c.on_request = feed
+        try:
+            await c.token()
+            raise AssertionError("no exception")
+        except ValueError:
+            pass
+        assert t.sent == 0 and c.next_attempt_in_ms() == 0 and c.last_error is None
+        assert (await c.token()).access_token == "tok-1"
+
+    asyncio.run(main())
+
+
 def test_aio_many_tasks_share_one_renewal():
     async def main():
         reset(profile="zaikio")

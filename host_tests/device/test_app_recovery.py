@@ -822,6 +822,129 @@ def test_the_watchdog_is_fed_before_every_request_of_a_slow_cycle():
     assert b.longest_unfed_ms() == 29_000  # one request's time, not a cycle's
 
 
+def test_a_watchdog_cut_by_the_port_cuts_the_requests_deadline_to_fit():
+    # red15 finding 2: on an rp2 (its WDT takes at most 8388 ms) the default watchdog (120 s)
+    # was cut, the client kept its 30 s deadline and 10 s timeout: a request slower than
+    # 8.4 s reset the board, in every cycle. Now both fit in it (a quarter left for DNS and
+    # the work between feeds), said in one line
+    machine = fakeboard.use()[0]
+    cap = Capture()
+    try:
+        machine.WDT_MAX_MS = 8388
+        reset(profile="zaikio")
+        _, cfg, sec = files("wdt_cut", cycles=1, watchdog=120)
+        a = boot(cfg, sec)
+        t = a.client._transport
+        assert [e[1] for e in machine.events if e[0] == "wdt"][0] == 8388
+        assert (t.deadline_ms, t.timeout_ms) == (6291, 6291), (t.deadline_ms, t.timeout_ms)
+        assert cap.having("[app] watchdog 8388 ms: request deadline 30000 ms, timeout 10000 "
+                          "ms cut to 6291 ms"), cap.lines
+        # a watchdog the port takes as configured changes nothing
+        machine.clear()
+        reset(profile="zaikio")
+        _, cfg, sec = files("wdt_kept", cycles=1, watchdog=60)
+        a = boot(cfg, sec)
+        t = a.client._transport
+        assert (t.deadline_ms, t.timeout_ms) == (30000, 10000)
+        assert len(cap.having("cut to")) == 1
+        # the rule: the margin (20 s) is left, or a quarter of the watchdog when that is less
+        for wdt_ms, deadline_ms, timeout_ms in ((50_000, 30_000, 10_000), (36_000, 27_000,
+                                                10_000), (12_000, 9_000, 9_000)):
+            a.client._transport = t = Options()
+            mainloop.fit(a.client, wdt_ms, 20_000)
+            assert (t.deadline_ms, t.timeout_ms) == (deadline_ms, timeout_ms), wdt_ms
+    finally:
+        cap.stop()
+        fakeboard.forget()
+
+
+class Options:
+    deadline_ms = 30_000
+    timeout_ms = 10_000
+
+
+RTC_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39)
+
+
+def test_a_repl_pin_that_cannot_wake_an_esp32_does_not_end_the_loop():
+    # red15 finding 1: sleep "deep", repl_pin 5 (no RTC GPIO): esp32.wake_on_ext0 raised
+    # ValueError in Board.deepsleep, outside the cycle's try: main() ended at the REPL after
+    # one cycle. Now the board sleeps without the wake pin
+    machine = fakeboard.use()[0]
+    import esp32
+
+    def wake_on_ext0(pin, level):
+        if pin.id not in RTC_PINS:
+            raise ValueError("invalid pin")
+        esp32.wake.append((pin.id, level))
+
+    esp32.wake_on_ext0 = wake_on_ext0
+    try:
+        reset(profile="zaikio")
+        _, cfg, sec = files("wake_pin", sleep="deep", repl_pin=5, interval=300, cycles=0)
+        a = boot(cfg, sec)
+        assert a.last_error is None and len(token_requests()) == 1
+        assert ("deepsleep", 300_000) in machine.events and esp32.wake == []
+    finally:
+        fakeboard.forget()
+
+
+def test_a_repl_pin_the_board_lacks_does_not_keep_the_loop_from_starting():
+    # red15 finding 1: machine.Pin's ValueError in Board.hold_loop left main() before the
+    # loop: the device never ran. Now the pin is ignored (the flag file and Ctrl-C still work)
+    machine = fakeboard.use()[0]
+    Pin = machine.Pin
+
+    class Checked(Pin):
+        def __init__(self, id, mode=-1, pull=-1):
+            if id not in RTC_PINS:
+                raise ValueError("invalid pin")
+            Pin.__init__(self, id, mode, pull)
+
+    machine.Pin = Checked
+    try:
+        reset(profile="zaikio")
+        _, cfg, sec = files("lacks_pin", repl_pin=40, cycles=1)
+        a = boot(cfg, sec)
+        assert a is not None and a.last_error is None and len(token_requests()) == 1
+    finally:
+        machine.Pin = Pin
+        fakeboard.forget()
+
+
+class Refusing(fakeboard.RecordingBoard):
+    """A board whose light and deep sleeps raise, as a port may refuse them."""
+
+    def wait(self, seconds, light=False):
+        if light:
+            raise OSError(22, "lightsleep refused")
+        fakeboard.RecordingBoard.wait(self, seconds)
+
+    def deepsleep(self, seconds):
+        raise OSError(22, "deepsleep refused")
+
+
+def test_a_sleep_the_port_refuses_is_said_and_the_loop_idles_instead():
+    # nothing Board does between the cycles ends the loop: a lightsleep or deepsleep that
+    # raises is logged, and the board waits as with sleep "idle"
+    fakeboard.use()
+    cap = Capture()
+    try:
+        from board import Board
+
+        for mode in ("light", "deep"):
+            reset(profile="zaikio")
+            _, cfg, sec = files("refused_" + mode, sleep=mode, interval=30, cycles=3)
+            b = Refusing(Board(log=lambda *a: None))
+            a = boot(cfg, sec, b)
+            assert a.last_error is None and b.waits == [30, 30], (mode, b.waits)
+            assert len(cap.having("[app] sleep failed (OSError: ")) == 2, cap.lines
+            del cap.lines[:]
+    finally:
+        cap.stop()
+        fakeboard.forget()
+
+
 def test_a_malformed_ntp_answer_is_an_ntp_failure_and_the_cycles_go_on():
     # red13 finding 2: ntptime's ValueError on an answer under 44 bytes escaped sync_ntp, so
     # App.clock() raised before it planned the next sync: every cycle a crash, no token ever,

@@ -167,6 +167,57 @@ def test_deepsleep_wakes_on_the_repl_pin():
     assert b.woke_from_deepsleep()
 
 
+RTC_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39)
+
+
+def test_a_repl_pin_that_cannot_wake_an_esp32_is_said_and_the_board_sleeps_without_it():
+    # sleep "deep", repl_pin 5: not an RTC GPIO, so esp32.wake_on_ext0 raises ValueError
+    # (modesp32.c); the sleep goes on without it, in one log line (red15: main() ended)
+    fakeboard.use()
+    import esp32
+    import machine
+    from board import Board
+
+    said = []
+    b = Board(log=said.append)
+
+    def wake_on_ext0(pin, level):
+        if pin.id not in RTC_PINS:
+            raise ValueError("invalid pin")
+        esp32.wake.append((pin.id, level))
+
+    esp32.wake_on_ext0 = wake_on_ext0
+    b.hold_loop("no-such-flag", 5, 0)
+    assert b.deepsleep(30) and machine.events[-1] == ("deepsleep", 30000)
+    assert esp32.wake == [] and said == [
+        "[board] repl_pin cannot wake the board (invalid pin): sleeping without it"], said
+    b.hold_loop("no-such-flag", 4, 0)  # an RTC GPIO wakes it
+    assert b.deepsleep(30) and esp32.wake == [(4, esp32.WAKEUP_ALL_LOW)] and len(said) == 1
+
+
+def test_a_repl_pin_the_board_lacks_is_said_and_ignored():
+    # machine.Pin refuses it (40 on an ESP32, another board's "D3"): the flag file and Ctrl-C
+    # still lead to the REPL, the loop starts (red15: the ValueError ended main())
+    machine = fakeboard.use()[0]
+    from board import Board
+
+    class Checked(machine.Pin):
+        def __init__(self, id, mode=-1, pull=-1):
+            if id not in RTC_PINS:
+                raise ValueError("invalid pin")
+            machine.Pin.__init__(self, id, mode, pull)
+
+    said = []
+    b = Board(log=said.append)
+    Pin, machine.Pin = machine.Pin, Checked
+    try:
+        assert not b.hold_loop("no-such-flag", "D3", 0.05)
+    finally:
+        machine.Pin = Pin
+    assert b.wake_pin is None and said[0] == "[board] repl_pin 'D3' ignored (invalid pin)", said
+    assert b.deepsleep(30) and machine.events[-1] == ("deepsleep", 30000)
+
+
 def test_host_board_has_no_watchdog_rtc_or_deepsleep():
     fakeboard.forget()
     from board import Board

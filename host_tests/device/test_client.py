@@ -253,6 +253,36 @@ def test_on_request_is_called_before_every_request_token_and_api_alike():
     assert seen == [0, 1, 2, 3, 4] and len(log()) == 5
 
 
+def test_a_failing_on_request_propagates_and_is_not_a_failed_token_request():
+    # on_request is the caller's hook (a watchdog feed): its exception escapes as it is,
+    # nothing is sent, and it counts as no failure: no backoff, no last_error, and a refresh
+    # token (the access token expired) is kept for the next call
+    clock = FakeClock()
+    server = Scripted(lambda m, u, b, h: answer("tok-%d" % len(server.sent), expires_in=600,
+                                                refresh_token="rt-1"))
+    c = scripted_client(server, clock)
+    fail = []
+
+    def feed():
+        if fail:
+            raise fail.pop()
+
+    c.on_request = feed
+    fail.append(OSError(5, "feed failed"))
+    raises(OSError, c.token)
+    assert server.sent == [] and c.next_attempt_in_ms() == 0 and c.last_error is None
+    assert c.token().access_token == "tok-1"
+    clock.advance(601_000)  # expired: the next token is a refresh
+    fail.append(KeyError("a bug of the app's"))  # not an OSError: unchanged too
+    raises(KeyError, c.token)
+    assert len(server.sent) == 1 and c.next_attempt_in_ms() == 0 and c.last_error is None
+    assert c._refresh == "rt-1"
+    fail.append(OSError(5, "feed failed"))  # before an API call: the same
+    raises(OSError, c.request, "GET", SCRIPTED_API)
+    assert len(server.sent) == 1
+    assert c.token().access_token == "tok-2" and "refresh_token" in server.sent[1][2]
+
+
 def test_401_twice_is_returned_not_looped():
     reset(profile="zaikio")
     c = zaikio(api_origins=[url()])

@@ -287,7 +287,8 @@ def test_a_remembered_method_refused_is_searched_for_again_also_after_a_reboot()
 def test_a_refused_refresh_with_a_special_secret_costs_at_most_three_requests():
     # Basic RFC-encoded worked at once (no method remembered), then the secret is revoked:
     # the refresh grant refused invalid_client is not searched, the client-credentials
-    # fallback tries the other two methods: three requests for the refusal, not six
+    # fallback tries the same method (the refusal may be the refresh token's), then the next
+    # one: three requests for the refusal, not six
     clock = FakeClock()
     revoked = [False]
     s = Scripted(lambda m, u, b, h: refusal(401, "invalid_client") if revoked[0] else
@@ -299,14 +300,48 @@ def test_a_refused_refresh_with_a_special_secret_costs_at_most_three_requests():
     e = raises(OAuthError, c.token)
     assert e.error == "invalid_client" and c.latched is e
     assert s.grants()[1:] == ["refresh_token", "client_credentials", "client_credentials"]
-    assert [r[3].get("Authorization", "post")[:6] for r in s.tokens()[1:]] == [
-        basic_auth(CID, SPECIAL)[:6]] * 2 + ["post"]
-    assert "raw" in e.description or "Basic (raw" in e.description, e.description
+    basic = basic_auth(CID, SPECIAL)
+    assert [r[3].get("Authorization") for r in s.tokens()[1:]] == [basic, basic,
+                                                           basic_auth(CID, SPECIAL, False)]
+    assert e.description.endswith("client credentials tried with: Basic (RFC 6749 2.3.1 "
+                                  "encoding), Basic (raw id and secret) (the id or secret has "
+                                  "characters that servers decode differently, such as : + / "
+                                  "% & = space or non-ASCII)"), e.description
+
+
+def test_a_refresh_refused_as_invalid_client_falls_back_to_the_same_method():
+    # the refresh grant refused 401 invalid_client (a rotated-away or foreign refresh token,
+    # as some servers refuse it) with the method that works: the client-credentials fallback
+    # tries that method too, so a token now (red15: it tried only the others, both refused,
+    # and latched for an hour)
+    clock = FakeClock()
+    good = "Basic ZGV2LTE6czMlMkJjcmV0"  # dev-1:s3%2Bcret
+    n = [0]
+
+    def srv(m, u, b, h):
+        if b.startswith("grant_type=refresh_token"):
+            return refusal(401, "invalid_client")
+        if h.get("Authorization") != good:
+            return refusal(401, "invalid_client")
+        n[0] += 1
+        return answer("tok-%d" % n[0], expires_in=600, refresh_token="rt-%d" % n[0])
+
+    server = Scripted(srv)
+    c = scripted_client(server, clock, secret="s3+cret")
+    assert c.token().access_token == "tok-1"
+    clock.advance(601_000)  # expired
+    try:
+        t = c.token()
+    except OAuthError as e:
+        t = e
+    assert getattr(t, "access_token", None) == "tok-2", (t, server.grants(), c.latched)
+    assert c.latched is None and server.grants()[1:] == ["refresh_token", "client_credentials"]
 
 
 def test_a_refused_refresh_then_the_method_the_search_finds():
     # the refresh grant refused with the remembered method: the client-credentials fallback
-    # tries the others at once and finds the one the server takes now (Basic RFC-encoded)
+    # tries it (refused too), then the others, and finds the one the server takes now (Basic
+    # RFC-encoded): three requests, no latch
     clock = FakeClock()
     decoding = ["raw"]
     s = Scripted(lambda m, u, b, h: _decoding(decoding)(m, u, b, h) if "refresh" not in b
@@ -318,4 +353,5 @@ def test_a_refused_refresh_then_the_method_the_search_finds():
     c.invalidate()
     n = len(s.tokens())
     assert c.token().access_token == "tok" and c.latched is None
-    assert s.grants()[n:] == ["refresh_token", "client_credentials"] and c._method == "basic"
+    assert s.grants()[n:] == ["refresh_token", "client_credentials", "client_credentials"]
+    assert c._method == "basic"

@@ -13,6 +13,7 @@ from support import (
     CLIENT_ID,
     CLIENT_SECRET,
     DAY_MS,
+    SCRIPTED_API,
     FakeClock,
     Scripted,
     answer,
@@ -364,3 +365,38 @@ def test_a_wall_clock_set_back_restores_a_wait_as_it_was_left():
         after = scripted_client(s, clock, store=store).next_attempt_in_ms()
         assert 0 < after <= before + 3000, "a %d ms backoff restored as %d s" % (
             before, after // 1000)
+
+
+def test_the_401_storm_rule_survives_a_reboot():
+    # the API answers 401 to everything (its own fault), the device deep-sleeps between calls:
+    # the refused token's mark is saved with it ("refused"), so no boot forces a renewal of
+    # that token again (red15: a token request at every wake)
+    clock = FakeClock()
+    n = [0]
+
+    def srv(m, u, b, h):
+        if u == SCRIPTED_API:
+            return Response(401, {}, b"")
+        n[0] += 1
+        return answer("tok-%d" % n[0], expires_in=3600)
+
+    server = Scripted(srv)
+    store = MemoryStore()
+    c = scripted_client(server, clock, store=store)
+    assert c.request("GET", SCRIPTED_API).status == 401  # token, 401, renewal, 401
+    assert c.request("GET", SCRIPTED_API).status == 401  # refused: no renewal
+    assert len(server.tokens()) == 2
+    for _ in range(3):  # three wakes, a minute apart
+        clock.advance(60_000)
+        c = scripted_client(server, clock, store=store)
+        assert c.request("GET", SCRIPTED_API).status == 401
+    assert len(server.tokens()) == 2, len(server.tokens())  # observed: 5
+    assert c._store.state["token"]["refused"] is True
+    # the mark is data like the rest: anything but true is no mark
+    s = dict(c._store.state)
+    s["token"] = dict(s["token"], refused="yes")
+    store = MemoryStore()
+    store.state = s
+    c = scripted_client(server, clock, store=store)
+    assert c.request("GET", SCRIPTED_API).status == 401
+    assert len(server.tokens()) == 3

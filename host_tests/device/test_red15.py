@@ -11,24 +11,15 @@ import socket
 
 from oauthcc.aiotransport import AsyncTransport
 from oauthcc.errors import OAuthError
-from oauthcc.store import MemoryStore
 from oauthcc.transport import Transport
 from support import (
-    SCRIPTED_API,
-    FakeClock,
     Pollable,
-    Scripted,
-    answer,
     faults,
-    log,
-    raises,
-    refusal,
     reset,
-    scripted_client,
     url,
 )
 
-NEEDS_STUB = True  # the concurrent asyncio requests
+NEEDS_STUB = True  # the cycles of faults
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -77,69 +68,7 @@ class Canned(Pollable):
         self.closes += 1
 
 
-# -- 1. a callback's failure taken for the server's ------------------------------------------
-
-
-def test_a_failing_on_request_is_not_a_failed_token_request():
-    # Scenario: the app's on_request (board.feed: the watchdog) raises OSError once, e.g. a
-    # port whose WDT.feed fails, or an app callback that logs to a full flash.
-    # Observed: TokenClient._drive catches it as if the transport had failed: the client backs
-    # off (next_attempt_in_ms() > 0, last_error the callback's OSError) though nothing was
-    # sent; in a refresh it also drops the refresh token once the access token has expired.
-    # Expected: the callback's failure is not the server's: no backoff, no failure counted
-    # (it may escape, or be ignored), the next call asks at once.
-    clock = FakeClock()
-    server = Scripted(lambda m, u, b, h: answer("tok-1"))
-    c = scripted_client(server, clock)
-    fail = [OSError(5, "feed failed")]
-
-    def feed():
-        if fail:
-            raise fail.pop()
-
-    c.on_request = feed
-    raises(OSError, c.token)
-    assert server.sent == []  # nothing went out
-    assert c.next_attempt_in_ms() == 0 and c.last_error is None, (
-        c.next_attempt_in_ms(), c.last_error)
-
-
-# -- 2. the 401-storm rule forgotten at every boot --------------------------------------------
-
-
-def test_the_401_storm_rule_survives_a_reboot():
-    # Scenario: the API answers 401 to every call (its own fault: the token endpoint is fine);
-    # a device that deep-sleeps between cycles boots at every wake, restoring its token from
-    # the store.
-    # Observed: _refused lives in RAM only, so every boot's first call forces a renewal again:
-    # a token request per wake, i.e. per call, which is what the rule exists to prevent.
-    # Expected: the refused token (or its mark) survives with the state: after a boot the
-    # same refused token is not renewed again before it expires.
-    clock = FakeClock()
-    n = [0]
-
-    def srv(m, u, b, h):
-        if u == SCRIPTED_API:
-            from oauthcc.http import Response
-
-            return Response(401, {}, b"")
-        n[0] += 1
-        return answer("tok-%d" % n[0], expires_in=3600)
-
-    server = Scripted(srv)
-    store = MemoryStore()
-    c = scripted_client(server, clock, store=store)
-    assert c.request("GET", SCRIPTED_API).status == 401  # token, 401, renewal, 401
-    assert c.request("GET", SCRIPTED_API).status == 401  # refused: no renewal
-    assert len(server.tokens()) == 2
-    for _ in range(3):  # three wakes, a minute apart
-        clock.advance(60_000)
-        c = scripted_client(server, clock, store=store)
-        assert c.request("GET", SCRIPTED_API).status == 401
-    assert len(server.tokens()) == 2, len(server.tokens())  # observed: 5
-
-
-# -- the socket module, counting two open at once (the near-miss below) ---------------------
+# -- the socket module, counting two open at once (the near-misses below) --------------------
 
 
 class Pool:
@@ -159,184 +88,6 @@ class Pool:
         s = socket.socket(*a)
         self.opened.append(s)
         return s
-
-
-# -- 5. a refused refresh grant's search skips the method that works -----------------------
-
-
-def test_a_refresh_refused_as_invalid_client_still_tries_the_client_credentials():
-    # Scenario: auth="auto", a secret with "+" (the encodings differ), Basic RFC-encoded works;
-    # the server issued a refresh token. After the access token expired, the refresh grant is
-    # refused with 401 invalid_client (a server that refuses refreshes of a rotated-away or
-    # foreign refresh token that way, or a bare 401).
-    # Observed: clientauth.search drops the refresh token and tries the OTHER methods (raw,
-    # post) with client credentials, never the method that was only refused for the refresh
-    # grant; both refused, the first refusal (401 invalid_client) is raised, and _obtain,
-    # seeing _refresh None, takes it for "the client credentials were tried": a permanent
-    # error, latched for an hour (to a day if it repeats) although a plain client-credentials
-    # request with the found method would have got a token at once.
-    # Expected: a token now, from the client-credentials grant with Basic RFC-encoded (the
-    # first method is tried for client credentials too), no latch.
-    clock = FakeClock()
-    good = "Basic ZGV2LTE6czMlMkJjcmV0"  # dev-1:s3%2Bcret
-    n = [0]
-
-    def srv(m, u, b, h):
-        if b.startswith("grant_type=refresh_token"):
-            return refusal(401, "invalid_client")
-        if h.get("Authorization") != good:
-            return refusal(401, "invalid_client")
-        n[0] += 1
-        return answer("tok-%d" % n[0], expires_in=600, refresh_token="rt-%d" % n[0])
-
-    server = Scripted(srv)
-    c = scripted_client(server, clock, secret="s3+cret")
-    assert c.token().access_token == "tok-1"
-    clock.advance(601_000)  # expired
-    try:
-        t = c.token()
-    except OAuthError as e:
-        t = e
-    assert getattr(t, "access_token", None) == "tok-2", (t, server.grants(), c.latched)
-    assert c.latched is None
-
-
-# -- 7. a watchdog cut to the port's longest, the request deadline left as it was --------
-
-
-def test_a_watchdog_cut_by_the_port_still_outlasts_every_request():
-    # Scenario: the default config (watchdog 120 s, deadline 30 s, timeout 10 s) on an rp2
-    # (Pico W: its WDT takes at most 8388 ms). settings.check requires watchdog > deadline +
-    # DNS_S of the CONFIGURED watchdog; Board.arm then cuts it to 8388 ms (red13's fix).
-    # Observed: the watchdog is armed at 8388 ms, the client keeps its 30 s deadline and 10 s
-    # per-read timeout, and on_request feeds only before each request: any request slower
-    # than 8.4 s (a TLS handshake on an RP2040 and a server answering in 6 s) resets the
-    # board, in every cycle while the server is that slow: a reset loop.
-    # Expected: what the board armed bounds the requests too (the client's deadline and
-    # timeout cut below wdt_ms minus a DNS margin, or said clearly), so no request can
-    # outlast a feed.
-    import fakeboard
-    import mainloop
-
-    machine = fakeboard.use()[0]
-    try:
-        machine.WDT_MAX_MS = 8388
-        reset(profile="zaikio")
-        d = fakeboard.workdir("red15_wdt")
-        fakeboard.write_json(d + "/config.json", {
-            "profile": "zaikio", "base_url": url(), "api_url": url("/api/v1/resource"),
-            "interval": 5, "cycles": 1, "repl_window": 0, "watchdog": 120,
-            "wifi_ssid": "home", "repl_flag": d + "/noloop"})
-        fakeboard.write_json(d + "/secrets.json", {
-            "client_id": "device-1", "client_secret": "s3cret", "wifi_password": "pw"})
-        from board import Board
-
-        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
-        a = mainloop.main(d + "/config.json", d + "/secrets.json", b)
-        t = a.client._transport
-        armed = [e[1] for e in machine.events if e[0] == "wdt"][0]
-        assert armed == 8388
-        assert t.deadline_ms < armed and t.timeout_ms < armed, (
-            t.deadline_ms, t.timeout_ms, armed)  # observed: 30000, 10000, 8388
-    finally:
-        fakeboard.forget()
-
-
-# -- 8. a repl_pin the port refuses: out of the loop, to the REPL, for good ----------------
-
-_RTC_PINS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39)
-
-
-def _config(d, **extra):
-    import fakeboard
-
-    cfg = {"profile": "zaikio", "base_url": url(), "api_url": url("/api/v1/resource"),
-           "interval": 300, "cycles": 0, "repl_window": 0, "watchdog": 120,
-           "wifi_ssid": "home", "repl_flag": d + "/noloop"}
-    cfg.update(extra)
-    fakeboard.write_json(d + "/config.json", cfg)
-    fakeboard.write_json(d + "/secrets.json", {
-        "client_id": "device-1", "client_secret": "s3cret", "wifi_password": "pw"})
-    return d + "/config.json", d + "/secrets.json"
-
-
-def test_a_wake_pin_the_esp32_refuses_does_not_end_the_loop():
-    # Scenario: sleep "deep" and repl_pin 5 (a valid GPIO with a button, but no RTC GPIO: the
-    # ESP32's esp32.wake_on_ext0 raises ValueError("invalid pin") for all but 0, 2, 4, 12-15,
-    # 25-27, 32-39; modesp32.c RTC_IS_VALID_EXT_PIN). settings.check takes any pin number.
-    # Observed: the first cycle runs, then Board.deepsleep raises in mainloop.run outside the
-    # cycle's try: the ValueError ends main(), the board sits at the REPL (its watchdog
-    # re-armed at 12.4 days, then the same again after the reset): the device no longer
-    # runs unattended, from a setting that passed the check.
-    # Expected: the board sleeps (without the wake pin, said in the log) and comes back; no
-    # exception out of main() ("the app's loops survive any exception").
-    import fakeboard
-    import mainloop
-
-    fakeboard.use()
-    import esp32
-
-    def wake_on_ext0(pin, level):
-        if pin.id not in _RTC_PINS:
-            raise ValueError("invalid pin")
-        esp32.wake.append((pin.id, level))
-
-    esp32.wake_on_ext0 = wake_on_ext0
-    try:
-        reset(profile="zaikio")
-        d = fakeboard.workdir("red15_wake")
-        cfg, sec = _config(d, sleep="deep", repl_pin=5)
-        from board import Board
-
-        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
-        try:
-            out = mainloop.main(cfg, sec, b)
-        except Exception as e:
-            out = e
-        assert log(), "no cycle ran"  # the failure is at the sleep after it
-        assert not isinstance(out, Exception), repr(out)
-    finally:
-        fakeboard.forget()
-
-
-def test_a_repl_pin_the_port_refuses_does_not_keep_the_loop_from_starting():
-    # Scenario: repl_pin names a pin the board lacks (40 on an ESP32, "D3" from another
-    # board's pinout): machine.Pin raises ValueError("invalid pin") in Board.hold_loop.
-    # Observed: the ValueError leaves mainloop.main before the loop starts: the device never
-    # runs (REPL), though only the way back to the REPL was misconfigured.
-    # Expected: the pin is ignored with a log line (the flag file and Ctrl-C still work), the
-    # loop starts.
-    import fakeboard
-    import mainloop
-
-    machine = fakeboard.use()[0]
-    Pin = machine.Pin
-
-    class Checked(Pin):
-        def __init__(self, id, mode=-1, pull=-1):
-            if id not in _RTC_PINS and id not in (5, 16, 17, 18, 19, 21, 22, 23):
-                raise ValueError("invalid pin")
-            Pin.__init__(self, id, mode, pull)
-
-    machine.Pin = Checked
-    try:
-        reset(profile="zaikio")
-        d = fakeboard.workdir("red15_pin")
-        cfg, sec = _config(d, repl_pin=40, cycles=1)
-        from board import Board
-
-        b = fakeboard.RecordingBoard(Board(log=lambda *a: None))
-        try:
-            out = mainloop.main(cfg, sec, b)
-        except Exception as e:
-            out = e
-        assert out is not None and not isinstance(out, Exception), repr(out)
-    finally:
-        machine.Pin = Pin
-        fakeboard.forget()
-
-
-# -- near-misses that held ------------------------------------------------------------------
 
 
 def test_holds_a_chunked_answer_with_trailers_keeps_the_connection_in_step():
