@@ -6,7 +6,6 @@
 # one) and a fake clock: no test waits for real time, every loop is bounded. The library's
 # findings (3, 4, 6a, 9, 10, 11, 12) were fixed and their tests moved to test_clientauth,
 # test_client, test_clientstate and test_latch; the model test drives them too.
-import json
 
 import app
 import fakeboard
@@ -15,20 +14,12 @@ import settings
 
 from oauthcc import TokenClient
 from oauthcc.http import Response
-from support import FakeClock, raises
+from support import FakeClock, answer, raises
 
 NEEDS_STUB = True  # the Date fallback's HEAD, and mainloop.main with a whole configuration
 TOKEN_URL = "http://as.example/oauth/token"
 API = "http://as.example/api/v1/resource"
 ROLES = "http://as.example/api/v1/roles"
-
-
-def answer(at, expires_in=600, refresh_token=None, **extra):
-    d = {"access_token": at, "token_type": "bearer", "expires_in": expires_in}
-    if refresh_token is not None:
-        d["refresh_token"] = refresh_token
-    d.update(extra)
-    return Response(200, {"content-type": "application/json"}, json.dumps(d).encode())
 
 
 class Server:
