@@ -20,6 +20,7 @@ from support import (
     CLIENT_ID,
     CLIENT_SECRET,
     FakeClock,
+    OnePool,
     Pollable,
     admin_url,
     faults,
@@ -491,25 +492,6 @@ def test_chunked_framing_only_when_it_is_the_last_coding():
     t = Transport(pool=pool, keepalive=True)
     assert t.request("GET", "http://h/").body == b"2\r\nok\r\n0\r\n\r\n"
     assert t._conn is None and pool.sockets[0].closes == 1
-
-
-class OnePool:
-    """The socket module, counting the sockets opened while another of them was still open."""
-
-    def __init__(self):
-        self.SOCK_STREAM = socket.SOCK_STREAM
-        self.opened = []
-        self.two = 0
-
-    def getaddrinfo(self, *a):
-        return socket.getaddrinfo(*a)
-
-    def socket(self, *a):
-        if [s for s in self.opened if s.fileno() != -1]:
-            self.two += 1
-        s = socket.socket(*a)
-        self.opened.append(s)
-        return s
 
 
 def test_concurrent_async_requests_take_turns_on_one_socket():

@@ -1,18 +1,17 @@
 # Review of issue 15 (red15), round 2: what landed today (HTTP/1.1 keep-alive, on_request,
 # the 401-storm rule, the refresh fallback) attacked as a hostile or buggy server, a broken
-# network and a reboot would. Each test names its scenario, what was observed and what should
-# happen instead; each FAILS on the code it was written against (device/ unchanged, the lead
-# decides the fixes), on both runtimes, but those named test_holds_..., which check a claim
-# that held (at the end). Canned sockets and scripted transports, the stub where a real
-# asyncio socket is needed; a fake clock; every loop bounded. Host-only findings (a server
-# that writes while the connection idles): host_tests/test_red15_host.py.
+# network and a reboot would. Its findings were fixed and their tests moved to the modules
+# they belong to (test_keepalive, test_keepalive_host, test_client, test_clientauth,
+# test_clientstate, test_board, test_app_recovery); what is left are the claims that held
+# (test_holds_...), on both runtimes. Canned sockets, the stub where a real asyncio socket is
+# needed; every loop bounded.
 import asyncio
-import socket
 
 from oauthcc.aiotransport import AsyncTransport
 from oauthcc.errors import OAuthError
 from oauthcc.transport import Transport
 from support import (
+    OnePool,
     Pollable,
     faults,
     reset,
@@ -68,28 +67,6 @@ class Canned(Pollable):
         self.closes += 1
 
 
-# -- the socket module, counting two open at once (the near-misses below) --------------------
-
-
-class Pool:
-    """The socket module, counting the sockets opened while another of them was still open."""
-
-    def __init__(self):
-        self.SOCK_STREAM = socket.SOCK_STREAM
-        self.opened = []
-        self.two = 0
-
-    def getaddrinfo(self, *a):
-        return socket.getaddrinfo(*a)
-
-    def socket(self, *a):
-        if [s for s in self.opened if s.fileno() != -1]:
-            self.two += 1
-        s = socket.socket(*a)
-        self.opened.append(s)
-        return s
-
-
 def test_holds_a_chunked_answer_with_trailers_keeps_the_connection_in_step():
     # a chunked answer with trailer lines, then the next answer on the same connection: the
     # trailers are consumed up to their empty line, nothing left for the next request
@@ -129,7 +106,7 @@ def test_holds_no_socket_left_open_over_cycles_of_faults():
 
     for cls in (TokenClient, AsyncTokenClient):
         reset(profile="generic", requests_per_connection=2)
-        pool = Pool()
+        pool = OnePool()
         T = AsyncTransport if cls is AsyncTokenClient else Transport
         t = T(pool=pool, keepalive=True, timeout=0.3, deadline=1)
         c = cls(url("/oauth/token"), "device-1", "s3cret", transport=t,
