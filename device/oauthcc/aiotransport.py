@@ -108,10 +108,9 @@ class AsyncTransport(Base):
                                        ticks_add(ticks_ms(), self.deadline_ms))
 
     async def _request(self, method, url, body, headers, max_body, loop, deadline):
-        host, port, line, body, ctx = self._prepare(method, url, body, headers)
         if self._conn is not None and self._conn[3] is not loop:
             self.close()  # CPython: a loop cannot use the streams of another (an ended one)
-        kept = self._kept(host, port, ctx)
+        host, port, line, body, ctx, kept = self._prepare(method, url, body, headers)
         if kept and loop and (kept[4].at_eof() or kept[4]._buffer):
             _shut(kept[5], kept[6], loop)  # CPython's stream read it while idle: as http.idle
             kept = None

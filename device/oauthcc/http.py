@@ -133,12 +133,6 @@ class Reader:
         self.pos += n
         return self.buf[self.pos - n : self.pos]
 
-    def read_to_eof(self, limit):
-        while len(self.buf) - self.pos <= limit:
-            if not self.fill():
-                return self.buf[self.pos :]
-        raise OAuthError("response_too_large", "over %d bytes" % limit)
-
 
 def read_response(r, method, max_body):
     """The final answer (interim 1xx skipped) from a Reader: status line, headers, body read
@@ -171,24 +165,21 @@ def read_response(r, method, max_body):
     else:
         raise OAuthError("invalid_response", "too many interim answers")
     # HTTP/1.1 keeps the connection unless the server says close, HTTP/1.0 only if it says
-    # keep-alive; an answer read to the end of the stream leaves nothing to keep
+    # keep-alive
     c = headers.get("connection", "").lower()
     r.keep = "close" not in c and (parts[0] != b"HTTP/1.0" or "keep-alive" in c)
     if method == "HEAD" or status in (204, 304):
         return Response(status, headers, b"")
-    te = headers.get("transfer-encoding")
-    if te is not None and te.lower().split(",")[-1].strip() == "chunked":
-        from .chunked import read  # only when a chunked answer arrives
-
-        return Response(status, headers, read(r, max_body, MAX_HEADERS))
     length = headers.get("content-length")
-    if length is None or te is not None:  # chunked not last: to the end (RFC 9112 6.3)
-        r.keep = False
-        return Response(status, headers, r.read_to_eof(max_body))
+    te = headers.get("transfer-encoding")
+    if length is None or te is not None:  # chunked, or to the end of the stream: rare
+        from .chunked import read
+
+        return Response(status, headers, read(r, te, max_body, MAX_HEADERS))
     try:
         n = int(length)
     except ValueError:
-        raise OAuthError("invalid_response", "bad Content-Length")
+        n = -1
     if n < 0:
         raise OAuthError("invalid_response", "bad Content-Length")
     if n > max_body:
@@ -245,8 +236,9 @@ class Base:
 
     def _prepare(self, method, url, body, headers):
         # Everything that can be refused, before connecting, so that a bad URL, method or
-        # header (ValueError), no CA or an unset wall clock (OAuthError) costs no traffic:
-        # (host, port, the request line and Host for head(), body bytes, TLS context).
+        # header (ValueError), no CA or an unset wall clock (OAuthError) costs no traffic;
+        # then the kept connection to reuse. (host, port, the request line and Host for
+        # head(), body bytes, TLS context, the kept connection or None)
         scheme, host, port, path = split_url(url)
         _check(method, "method")
         if headers:
@@ -263,23 +255,22 @@ class Base:
             if self.verify:
                 tls.check_clock(self._clock)
         name = host if port == (443 if scheme == "https" else 80) else "%s:%d" % (host, port)
-        return host, port, "%s %s HTTP/1.1\r\nHost: %s\r\n%s" % (
-            method, path, name, "" if self.keepalive else "Connection: close\r\n"), body, ctx
-
-    def _kept(self, host, port, ctx):
+        line = "%s %s HTTP/1.1\r\nHost: %s\r\n%s" % (
+            method, path, name, "" if self.keepalive else "Connection: close\r\n")
         # The kept connection when it is to this origin, verified alike (host, port, TLS
         # context), and has not idled too long, taken out of _conn (an error closes it with the
-        # request); else None, and any other kept one is closed first: one socket at a time.
-        # Reused only with nothing to read: what a server sent while it idled (a 408, a stray
-        # answer, its EOF) would be taken for the next answer (Go and urllib3 check so too).
-        c = self._conn
-        if c is not None:
-            if (c[0] == host and c[1] == port and c[2] is ctx
-                    and ticks_diff(ticks_ms(), c[-1]) < _IDLE_MS and idle(c[-2])):
+        # request); any other kept one is closed first: one socket at a time. Reused only with
+        # nothing to read: what a server sent while it idled (a 408, a stray answer, its EOF)
+        # would be taken for the next answer (Go and urllib3 check so too).
+        kept = self._conn
+        if kept is not None:
+            if (kept[0] == host and kept[1] == port and kept[2] is ctx
+                    and ticks_diff(ticks_ms(), kept[-1]) < _IDLE_MS and idle(kept[-2])):
                 self._conn = None
-                return c
-            self.close()
-        return None
+            else:
+                self.close()
+                kept = None
+        return host, port, line, body, ctx, kept
 
 
 def idle(s):

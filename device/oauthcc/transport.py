@@ -53,8 +53,7 @@ class Transport(Base):
 
             gc.collect()  # so what lives through the request (socket, TLS context) lands low,
             # not between garbage: a smaller heap suffices (make bench)
-        host, port, line, body, ctx = self._prepare(method, url, body, headers)
-        kept = self._kept(host, port, ctx)
+        host, port, line, body, ctx, kept = self._prepare(method, url, body, headers)
         raw = sock = r = None
         try:
             if kept:
