@@ -5,7 +5,7 @@ import asyncio
 
 from ._port import MICROPYTHON, const, ticks_add, ticks_ms
 from .errors import OAuthError
-from .http import Base, Reader, head, read_response, timeout, wait
+from .http import Base, Reader, head, read_response, wait
 
 _READ = const(1024)  # bytes per read: each read re-tries the parse, so not too small
 _HEAD = const(8192)  # raw allowance beyond max_body for status line, headers, chunk framing
@@ -166,6 +166,8 @@ class AsyncTransport(Base):
         try:
             return await asyncio.wait_for(aw, ms / 1000)
         except asyncio.TimeoutError:
+            from .untrusted import timeout
+
             raise timeout(ms < self.timeout_ms)
 
     async def _answer(self, r, got, method, max_body, deadline):

@@ -1,9 +1,9 @@
 # The HTTP/1.1 both transports speak: their options and TLS context, URLs, the request head,
-# the answer's parser, the limits, the errors of a timeout and of a closed connection, and
-# which kept connection a request may reuse.
+# the answer's parser, the limits, the error of a closed connection, and which kept
+# connection a request may reuse.
 # transport.py moves the bytes over sockets, aiotransport.py over asyncio streams.
 import socket
-from errno import ECONNABORTED, ETIMEDOUT
+from errno import ECONNABORTED
 
 from . import _port
 from ._port import const, ticks_diff, ticks_ms
@@ -89,11 +89,6 @@ def origin(url):
 def wait(timeout_ms, deadline):
     # ms one wait may take: the per-read timeout, cut to what is left of the deadline (0: none)
     return max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))
-
-
-def timeout(late):
-    # late: the deadline had cut the wait short, so it is the deadline that passed
-    return OSError(ETIMEDOUT, "request deadline passed" if late else "timed out")
 
 
 class Reader:
