@@ -10,7 +10,7 @@ from ._port import const, ticks_diff, ticks_ms
 from .errors import OAuthError
 
 _MAX_LINE = const(2048)  # longest status or header line accepted
-MAX_HEADERS = const(64)  # header lines of an answer, trailer lines of a chunked one
+_MAX_HEADERS = const(64)  # header lines of an answer, trailer lines of a chunked one
 _MAX_INTERIM = const(8)  # 1xx answers (100 Continue, 103 Early Hints) before the final one
 # a kept connection idle longer is closed, not reused: servers drop idle ones after 5 to 75 s
 # (Node and Apache 5 s), and one they dropped costs a retry
@@ -86,11 +86,6 @@ def origin(url):
     return "%s://%s:%d" % (scheme, host.lower(), port)
 
 
-def wait(timeout_ms, deadline):
-    # ms one wait may take: the per-read timeout, cut to what is left of the deadline (0: none)
-    return max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))
-
-
 class Reader:
     """The parser's view of an answer: buf[pos:] is not read yet, more(*args) gives the next
     bytes (b"" at the end of the stream): each transport says how it gets them. keep: set by
@@ -139,7 +134,7 @@ def read_response(r, method, max_body):
             raise OAuthError("invalid_response", "bad status line")
         status = int(parts[1])
         headers = {}
-        for _ in range(MAX_HEADERS + 1):
+        for _ in range(_MAX_HEADERS + 1):
             line = r.readline()
             if not line:
                 break
@@ -170,7 +165,7 @@ def read_response(r, method, max_body):
     if length is None or te is not None:  # chunked, or to the end of the stream: rare
         from .chunked import read
 
-        return Response(status, headers, read(r, te, max_body, MAX_HEADERS))
+        return Response(status, headers, read(r, te, max_body, _MAX_HEADERS))
     try:
         n = int(length)
     except ValueError:
@@ -255,32 +250,27 @@ class Base:
         # The kept connection when it is to this origin, verified alike (host, port, TLS
         # context), and has not idled too long, taken out of _conn (an error closes it with the
         # request); any other kept one is closed first: one socket at a time. Reused only with
-        # nothing to read: what a server sent while it idled (a 408, a stray answer, its EOF)
-        # would be taken for the next answer (Go and urllib3 check so too).
-        kept = self._conn
-        if kept is not None:
-            if (kept[0] == host and kept[1] == port and kept[2] is ctx
-                    and ticks_diff(ticks_ms(), kept[-1]) < _IDLE_MS and idle(kept[-2])):
-                self._conn = None
-            else:
-                self.close()
-                kept = None
-        return host, port, line, body, ctx, kept
+        # nothing to read (no bytes, no EOF, no error): what a server sent while it idled (a
+        # 408, a stray answer, its EOF) would be taken for the next answer (Go and urllib3
+        # check so too).
+        c = self._conn
+        if c is not None:
+            s = c[-2]
+            p = getattr(s, "pending", None)  # CPython's TLS socket: bytes decrypted, not read
+            if (c[0] == host and c[1] == port and c[2] is ctx
+                    and ticks_diff(ticks_ms(), c[-1]) < _IDLE_MS and not (p and p())):
+                from select import POLLIN, poll
 
-
-def idle(s):
-    """True when the socket s (a kept one) has nothing to read: no bytes, no EOF, no error."""
-    p = getattr(s, "pending", None)  # CPython's TLS socket: bytes decrypted but not read
-    if p and p():
-        return False
-    from select import POLLIN, poll
-
-    q = poll()
-    try:
-        q.register(s, POLLIN)
-    except ValueError:  # CPython: closed (asyncio closes a TLS stream at its EOF)
-        return False
-    return not q.poll(0)
+                q = poll()
+                try:
+                    q.register(s, POLLIN)
+                    if not q.poll(0):
+                        self._conn = None
+                        return host, port, line, body, ctx, c
+                except ValueError:  # CPython: closed (asyncio closes a TLS stream at its EOF)
+                    pass
+            self.close()
+        return host, port, line, body, ctx, None
 
 
 def head(line, headers, body):

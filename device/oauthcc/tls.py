@@ -78,7 +78,7 @@ def connect(ctx, raw, host, line, timeout_ms, deadline, within):
                 if n:
                     data = data[n:]
                     continue
-                ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))  # as http.wait
+                ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))  # as _within
                 if not ms or not p.poll(ms):
                     from .untrusted import timeout
 

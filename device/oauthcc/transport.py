@@ -3,17 +3,17 @@
 # with aiotransport.py.
 from errno import EAGAIN, ETIMEDOUT
 
-from ._port import MICROPYTHON, const, ticks_add, ticks_ms
+from ._port import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 
 # Response is not used here: importable from here too, as before http.py
-from .http import Base, Reader, Response, head, read_response, wait  # noqa: F401
+from .http import Base, Reader, Response, head, read_response  # noqa: F401
 
 _CHUNK = const(512)  # bytes per socket read: small, fixed
 
 
 def _within(settimeout, timeout_ms, deadline, fn, *args, **kw):
     # fn(*args, **kw) under the per-read timeout, shortened to what is left of the deadline
-    ms = wait(timeout_ms, deadline)
+    ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))
     if not ms:
         from .untrusted import timeout  # as every failure's code: loaded only then
 
