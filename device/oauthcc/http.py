@@ -2,7 +2,6 @@
 # the answer's parser, the limits, the error of a closed connection, and which kept
 # connection a request may reuse.
 # transport.py moves the bytes over sockets, aiotransport.py over asyncio streams.
-import socket
 from errno import ECONNABORTED
 
 from . import _port
@@ -213,7 +212,9 @@ class Base:
         self.timeout_ms = int(timeout * 1000)
         self.deadline_ms = int(deadline * 1000)
         self.max_body = max_body
-        self._pool = pool or socket
+        if pool is None:
+            import socket as pool  # here, not a global: the module's dict stays a size smaller
+        self._pool = pool
         self._clock = clock or _port
         self._ctx = None  # the TLS context: built here with a CA, else at the first https
         if ca is not None and verify:
