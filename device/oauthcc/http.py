@@ -138,11 +138,11 @@ def read_response(r, method, max_body):
             if not line:
                 break
             name, sep, value = line.partition(b":")
-            if not sep or not name.strip():
-                raise OAuthError("invalid_response", "bad header line")
             try:
                 k, v = name.strip().decode().lower(), value.strip().decode()
             except UnicodeError:
+                k = ""  # refused below
+            if not sep or not k:
                 raise OAuthError("invalid_response", "bad header line")
             # a name sent twice is one list (RFC 9110 5.3), not the last line: "close" in any
             # Connection line counts, two Content-Length values are no number
