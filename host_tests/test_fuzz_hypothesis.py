@@ -20,7 +20,7 @@ from oauthcc.http import Reader, Response, read_response
 from oauthcc.httpdate import retry_after
 from oauthcc.jwt import claims
 from oauthcc.store import MemoryStore
-from oauthcc.tls import ca_certs
+from oauthcc.tlsctx import ca_certs
 from oauthcc.transport import _within
 from support import FakeClock, FakeSocket
 

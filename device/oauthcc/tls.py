@@ -8,20 +8,8 @@ from .errors import OAuthError
 _MBEDTLS_X509_CERT_VERIFY_FAILED = const(-0x2700)
 
 
-def ca_certs(ca):
-    """The DER certificates in ca: DER bytes (one or several), PEM bytes or text (one or a
-    bundle), or the path of a file holding either. ValueError when there is none (tlsctx)."""
-    from ._port import release
-    from .tlsctx import ca_certs
-
-    try:
-        return ca_certs(ca)
-    finally:
-        release(("tlsctx",))
-
-
 def context(ca, verify):
-    """The client's TLS context: verify_mode CERT_REQUIRED with the roots of ca (ca_certs),
+    """The client's TLS context: verify_mode CERT_REQUIRED with the roots of ca (tlsctx.ca_certs),
     the default trust store where the runtime has one (CPython), or refused; verify=False
     checks nothing (unsafe). Its code (tlsctx) serves this call only."""
     from ._port import release
@@ -61,8 +49,10 @@ def connect(ctx, raw, host, line, timeout_ms, deadline, within):
     gc.collect()  # the handshake needs the largest free blocks we can give it
     try:
         if not MICROPYTHON:
-            return within(raw.settimeout, timeout_ms, deadline, ctx.wrap_socket, raw,
-                          server_hostname=host), line
+            def wrap(raw):  # within takes one argument, no keywords
+                return ctx.wrap_socket(raw, server_hostname=host)
+
+            return within(raw.settimeout, timeout_ms, deadline, wrap, raw), line
         sock = ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
         try:
             import select

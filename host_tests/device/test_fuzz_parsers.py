@@ -16,7 +16,7 @@ from oauthcc.httpdate import retry_after
 from oauthcc.jwt import claims
 from oauthcc.roles import active_roles
 from oauthcc.store import MemoryStore
-from oauthcc.tls import ca_certs
+from oauthcc.tlsctx import ca_certs
 from oauthcc.transport import _within
 from support import FakeClock, FakeSocket, b64url_encode, make_jwt
 
