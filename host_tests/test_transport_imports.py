@@ -87,7 +87,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith("oauthcc"))))
 # what only a failure, a feature or a configuration loads (README: footprint)
 NOT_ON_A_FETCH = {"untrusted", "backoff", "clientauth", "assertion", "clientcert",
                   "clientstate", "store", "jwt", "roles", "scopes", "profiles", "httpdate",
-                  "chunked", "tls", "clock"}
+                  "chunked", "tls", "handshake", "clock"}
 
 
 @pytest.mark.parametrize("made", ["client", "store", "profile"])

@@ -57,6 +57,8 @@ def test_right_ca_in_every_form():
         assert r.status == 200 and r.json()[0] == "owner"
     assert len([e for e in log() if e["path"] == "/oauth/access_token"]) == len(forms)
     assert tls_failures() == 0
+    # the handshake's code served the handshake only: let go, not resident for the answer
+    assert "oauthcc.handshake" not in sys.modules and not hasattr(oauthcc, "handshake")
 
 
 def test_wrong_ca_refused_before_anything_is_sent_and_latched():
