@@ -136,7 +136,7 @@ class AsyncTransport(Base):
             except Exception as e:
                 if ctx is None or kept:
                     raise
-                from .tls import verify_failed
+                from .untrusted import verify_failed
 
                 raise verify_failed(e) or e
             got = Reader(_more)

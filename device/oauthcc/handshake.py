@@ -51,6 +51,6 @@ def connect(ctx, raw, host, line, timeout_ms, deadline, within):
             sock.close()  # mbedTLS's memory now, not at the next garbage collection
             raise
     except Exception as e:
-        from .tls import verify_failed
+        from .untrusted import verify_failed
 
         raise verify_failed(e) or e

@@ -1,11 +1,9 @@
 # TLS for both transports, imported only for https: the verifying context (the transport
 # builds and keeps it; its code, the CA decoding, is tlsctx.py, loaded for that only), the
-# clock check, the blocking transport's bounded handshake (its code is handshake.py, loaded
-# for it), and what counts as a failed verification. A plain HTTP fetch never loads it.
-from ._port import MICROPYTHON, const
+# clock check and the blocking transport's bounded handshake (its code is handshake.py, loaded
+# for it); what counts as a failed verification is untrusted.py's (failure only). A plain
+# HTTP fetch never loads it.
 from .errors import OAuthError
-
-_MBEDTLS_X509_CERT_VERIFY_FAILED = const(-0x2700)
 
 
 def context(ca, verify):
@@ -47,15 +45,3 @@ def connect(ctx, raw, host, line, timeout_ms, deadline, within):
         return connect(ctx, raw, host, line, timeout_ms, deadline, within)
     finally:
         release(("handshake",))
-
-
-def verify_failed(e):
-    """e as OAuthError("tls_verification_failed") when it says the server failed
-    verification, else None: only these, as that error latches."""
-    name = type(e).__name__
-    if not (name == "SSLCertVerificationError"  # CPython
-            or MICROPYTHON and isinstance(e, ValueError)  # mbedTLS: host name mismatch
-            or isinstance(e, OSError) and e.args and e.args[0] == _MBEDTLS_X509_CERT_VERIFY_FAILED):
-        return None
-    # mbedTLS lists the reasons one per line: one line for a log
-    return OAuthError("tls_verification_failed", " ".join(str(e).split()), retryable=False)

@@ -2,16 +2,17 @@
 # plain fetch never is): the error of an answer that brings no token, server text made fit
 # for a log line, the nesting of an answer with many brackets, a network error naming its
 # peer, the error of a timeout, whether a request that failed on a kept connection may go
-# once more.
+# once more, whether a TLS handshake failed the server's verification.
 from errno import ETIMEDOUT
 
-from ._port import const, ticks_diff, ticks_ms
+from ._port import MICROPYTHON, const, ticks_diff, ticks_ms
 from .errors import OAuthError
 
 MAX_TEXT = const(200)  # bytes of server text kept in an error or a log line
 # a kept connection that fails sooner after the send was closed by the server before it read
 # the request (a round trip): retried; one that fails later was read, and is not
 _AT_ONCE_MS = const(300)
+_MBEDTLS_X509_CERT_VERIFY_FAILED = const(-0x2700)
 
 
 def failure(status, headers, data, deep, now):
@@ -105,3 +106,15 @@ def again(e, kept, got, start):
     sent), before any byte of an answer (got: the Reader), by no timeout (see http.Base)."""
     return (kept and not (got and got.buf) and not (e.args and e.args[0] == ETIMEDOUT)
             and ticks_diff(ticks_ms(), start) < _AT_ONCE_MS)
+
+
+def verify_failed(e):
+    """e as OAuthError("tls_verification_failed") when it says the server failed
+    verification, else None: only these, as that error latches."""
+    name = type(e).__name__
+    if not (name == "SSLCertVerificationError"  # CPython
+            or MICROPYTHON and isinstance(e, ValueError)  # mbedTLS: host name mismatch
+            or isinstance(e, OSError) and e.args and e.args[0] == _MBEDTLS_X509_CERT_VERIFY_FAILED):
+        return None
+    # mbedTLS lists the reasons one per line: one line for a log
+    return OAuthError("tls_verification_failed", " ".join(str(e).split()), retryable=False)

@@ -308,7 +308,7 @@ def test_an_unencodable_caller_header_is_a_clean_value_error():
 
 
 def test_only_real_verification_failures_become_tls_verification_failed():
-    from oauthcc.tls import verify_failed
+    from oauthcc.untrusted import verify_failed
 
     assert verify_failed(OSError(104, "reset")) is None
     assert verify_failed(OSError(-0x2700, "verify")).error == "tls_verification_failed"
