@@ -5,11 +5,6 @@ from . import _port
 from .errors import OAuthError
 from .http import origin
 
-# auth="auto": Basic with RFC 6749 2.3.1 encoding, Basic raw, the form body, in this order;
-# the profiles that pin Basic try its two encodings, wicked the body only (see clientauth.py)
-_AUTO = ("basic", "raw", "post")
-
-
 # grant and encoding serve a renewal only: loaded by it and let go after it, so that a
 # cached-token call runs in the heap their code took (make bench: in use after a cycle).
 # Token lives in errors.py, or every cached token would hold grant's code. With them go the
@@ -17,7 +12,7 @@ _AUTO = ("basic", "raw", "post")
 # which hold grant's or encoding's code too. _RENEWAL: what every renewal loads (bench: the
 # .mpy of a fetch).
 _RENEWAL = ("grant", "encoding")
-_AFTER = _RENEWAL + ("scopes", "clientstate", "clientauth")
+_AFTER = _RENEWAL + ("scopes", "clientstate", "clientauth", "configure")
 
 
 class ClientCore:
@@ -33,66 +28,15 @@ class ClientCore:
     # hook, not part of the request, so its exception propagates as it is and changes nothing
     on_request = None
 
-    def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="auto",
-                 scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
-                 default_expires_in=600, basic_encode=None, api_origins=(), timeout=10,
-                 deadline=30, backoff_base=2, backoff_cap=900, transport=None, clock=None,
-                 store=None, log=None, rand=None, client_cert=None, client_key=None):
-        tries = _AUTO if auth == "auto" else auth
-        if (tries not in (_AUTO, ("basic", "raw"), ("post",)) or basic_encode is not None
-                or not isinstance(client_secret, str) or not client_secret
-                or not isinstance(client_id, str) or not client_id):
-            from .clientauth import methods  # a pinned method, a list, no secret: checked there
+    def __init__(self, token_url, client_id, client_secret, scope=None, **options):
+        # the options (docs/library.md: an unknown one is a TypeError), checked and kept by
+        # configure.py, which only the construction needs: let go after it, with what the
+        # saved state's load took (_AFTER)
+        from .configure import configure
 
-            tries = methods(auth, basic_encode, client_id, client_secret, client_cert or transport)
-        self._tries = tries  # the methods to try, in order
-        self._method = None  # the one the search found (None: the first of _tries)
-        self.token_url = token_url
-        self.client_id = client_id
-        self._secret = client_secret
-        if scope is not None and not isinstance(scope, str):
-            scope = scope_separator.join(scope)
-        self.scope = scope or None
-        self.auth = auth
-        self.params = params
-        self.leeway_ms = int(leeway * 1000)
-        self.default_expires_in = default_expires_in
-        self.backoff_base_ms = int(backoff_base * 1000)
-        self.backoff_cap_ms = int(backoff_cap * 1000)
-        self._origins = [origin(token_url)] + [origin(u) for u in api_origins]
-        self._clock = clock or _port
-        if transport is None:
-            T = self._Transport
-            if T is None:  # imported only here: the asyncio client never loads it
-                import gc
-
-                gc.collect()  # the module's code lands low, not between garbage (make bench)
-                from .transport import Transport as T
-            # the transport asks the same clock whether certificate dates can be checked; it
-            # keeps its connection for the next request (close() ends it)
-            transport = T(ca, verify, timeout, deadline, clock=self._clock, keepalive=True)
-            if client_cert or client_key:
-                from .clientcert import attach  # mutual TLS: into the transport's context
-
-                attach(transport, client_cert, client_key)
-        self._transport = transport
-        self._store = store
-        self._log = log
-        self._rand = rand  # None: backoff's default
-        self._token = None
-        self._refresh = None
-        self._renew_at = 0
-        self._expires_at = 0
-        self._failures = 0
-        self._next = None  # ticks before which no attempt is made, or None
-        self.latched = None  # the permanent OAuthError of the last attempt, while it waits
-        self.last_error = None
-        self._seen = self._clock.ticks_ms()  # the last call, on both clocks (see _now)
-        self._seen_wall = self._clock.unix_time()
-        if store is not None:
-            from .clientstate import load
-
-            load(self)  # best effort: a store that fails or holds junk changes nothing
+        try:
+            configure(self, token_url, client_id, client_secret, scope, **options)
+        finally:
             _port.release(_AFTER)
 
     def __repr__(self):  # no secret, no token

@@ -401,6 +401,19 @@ def test_bearer_token_only_sent_to_configured_origins():
     assert log() == []  # not even a token fetch
 
 
+def test_an_unknown_option_is_a_type_error_and_the_construction_code_is_let_go():
+    import sys
+
+    from oauthcc.aio import AsyncTokenClient
+
+    for cls in (TokenClient, AsyncTokenClient):
+        raises(TypeError, cls, url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, leway=5)
+        raises(TypeError, cls, url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, "read", "x")
+        c = cls(url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, "read", leeway=5, timeout=3)
+        assert c.scope == "read" and c.client_id == CLIENT_ID
+        assert "oauthcc.configure" not in sys.modules  # it serves the construction only
+
+
 def test_retryable_failure_backs_off_without_network():
     reset(profile="zaikio")
     clock = FakeClock()
