@@ -93,12 +93,20 @@ class ClientCore:
                 raise OAuthError("backoff", "next attempt in %d ms after: %s"
                                  % (wait, self.last_error),
                                  retry_after=(wait + 999) // 1000, retryable=True)
-            return (yield from self._obtain())
+            if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
+                import gc
+
+                gc.collect()  # grant's code lands low, not between garbage (make bench)
+            from . import grant  # a renewal's own code: let go after it (_AFTER)
+
+            return (yield from grant.obtain(self))
         except (OAuthError, OSError, MemoryError) as e:
             if t is not None and self._token is t:
                 self._say("renewal failed, token still valid: %s" % e)
                 return t
             raise
+        finally:
+            _port.release(_AFTER)
 
     def invalidate(self):
         """Forget the access token (the refresh token is kept for the renewal)."""
@@ -129,105 +137,6 @@ class ClientCore:
     def _wait(self, now):
         n = self._next
         return 0 if n is None else max(0, self._clock.ticks_diff(n, now))
-
-    # -- talking to the token endpoint -------------------------------------------------------
-
-    def _obtain(self):
-        try:
-            rt = self._refresh
-            if rt is not None:
-                try:
-                    return (yield from self._grant("refresh_token", rt))
-                except (OAuthError, OSError, MemoryError) as e:
-                    if not isinstance(e, OAuthError) or e.retryable or self._refresh is None:
-                        # (None: clientauth.search has tried the client credentials)
-                        if self._token is None:
-                            # expired: the next attempt asks with the client credentials, a
-                            # refresh grant that keeps failing cannot keep the device out
-                            self._refresh = None
-                        raise
-                    # invalid_grant (expired or revoked), or a server that will not refresh:
-                    # the client credentials still work, so drop the refresh token and use them
-                    self._refresh = None
-                    self._say("refresh refused (%s): new client-credentials grant" % e.error)
-            return (yield from self._grant("client_credentials"))
-        except (OAuthError, OSError, MemoryError) as e:
-            # the backoff, or a permanent error's long wait: in backoff.py, loaded at the
-            # first failure, so that a plain fetch never carries it
-            from .backoff import failed
-
-            failed(self, e)
-            raise
-        finally:
-            _port.release(_AFTER)
-
-    def _grant(self, grant_type, rt=None):
-        if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
-            import gc
-
-            gc.collect()  # grant's code lands low, not between garbage (make bench)
-        from . import grant  # a renewal's own code: let go after it (_AFTER)
-
-        c = self._clock
-        m = self._method or self._tries[0]
-        if m == "jwt":
-            from .assertion import build  # client_secret_jwt: the secret stays here
-
-            body, headers = build(self, grant_type, rt)
-        else:
-            body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope,
-                                        rt, self.params, m)
-        start = c.ticks_ms()
-        r = yield "POST", self.token_url, body, headers
-        body = headers = None
-        try:
-            t = grant.parse(r.status, r.headers, r.body, c.unix_time())
-        except OAuthError as e:
-            from .clientauth import search  # a refusal: auto's other methods, if any (or raise)
-
-            t = yield from search(self, e, rt)
-        if t.refresh_token is None:
-            # the server keeps the old refresh token valid (None after a refused refresh)
-            t.refresh_token = self._refresh
-        if t.expires_in is None:
-            from . import jwt
-
-            try:
-                t.expires_in = jwt.lifetime(jwt.claims(t.access_token))
-            except ValueError:
-                pass
-            t.expires_in = t.expires_in or self.default_expires_in
-        # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
-        # a day (DAY_MS) a deadline beyond what the ticks can hold (docs/security.md). The
-        # minimum counts from the answer: a server slower than 10 s would be one per call too
-        if t.expires_in < 10:
-            start = c.ticks_ms()
-        t.expires_in = min(max(t.expires_in, 10), 86400)
-        g = t.scope
-        if g is None:
-            t.scope = self.scope  # RFC 6749 5.1: no scope in the answer, the one asked for
-        # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
-        # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
-        elif g != self.scope or "/" in g:
-            from .scopes import differs
-
-            if differs(self.scope, g):
-                self._say("granted scope %.200r differs from requested" % g)  # repr: no CR
-        self._accept(t, start, t.expires_in * 1000)
-        self._failures = 0
-        self._next = None
-        self.latched = self.last_error = None
-        self._save()
-        return t
-
-    def _accept(self, t, start, lifetime_ms):
-        lifetime_ms = min(lifetime_ms, _port.DAY_MS)
-        # a leeway of at most a quarter of the lifetime, so a short token is not "always expired"
-        leeway = min(self.leeway_ms, lifetime_ms // 4)
-        self._token = t
-        self._refresh = t.refresh_token
-        self._expires_at = self._clock.ticks_add(start, lifetime_ms)
-        self._renew_at = self._clock.ticks_add(start, lifetime_ms - leeway)
 
     # -- persistence (optional): a store sees only state() and restore(). Their code is in
     # clientstate.py, loaded only by a client that has a store: a fetch never carries it.

@@ -4,7 +4,7 @@
 # only module besides client.py that reads and writes ClientCore's fields.
 from ._port import DAY_MS, b64encode, const
 from .errors import OAuthError, Token
-from .grant import vschar
+from .grant import accept, vschar
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)
@@ -93,7 +93,7 @@ def restore(c, s):
         left = exp - now - 1 if exp is not None else 0  # - 1: the second unix_time() drops
         t = _token(d, c._refresh)
         if t is not None and left > 0:
-            c._accept(t, c._now(), min(left, DAY_MS // 1000) * 1000)
+            accept(c, t, c._now(), min(left, DAY_MS // 1000) * 1000)
             if d.get("refused") is True:
                 c._refused = t
 
