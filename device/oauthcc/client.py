@@ -5,13 +5,13 @@ from . import _port
 from .errors import OAuthError
 from .http import origin
 
-# grant and encoding serve a renewal only: loaded by it and let go after it, so that a
-# cached-token call runs in the heap their code took (make bench: in use after a cycle).
-# Token lives in errors.py, or every cached token would hold grant's code. With them go the
+# grant (with the encoders) serves a renewal only: loaded by it and let go after it, so that
+# a cached-token call runs in the heap its code took (make bench: in use after a cycle).
+# Token lives in errors.py, or every cached token would hold grant's code. With it go the
 # modules a renewal may load: scopes, clientstate (a store's) and clientauth (a refusal's),
-# which hold grant's or encoding's code too. _RENEWAL: what every renewal loads (bench: the
-# .mpy of a fetch).
-_RENEWAL = ("grant", "encoding")
+# which hold grant's code too, and configure (the construction's). _RENEWAL: what every
+# renewal loads (bench: the .mpy of a fetch).
+_RENEWAL = ("grant",)
 _AFTER = _RENEWAL + ("scopes", "clientstate", "clientauth", "configure")
 
 

@@ -1,12 +1,53 @@
-# A renewal's own code, loaded by it and let go after it (client.py): build a token request,
-# parse the answer into a Token or an OAuthError (both pure), and obtain(), the renewal's
-# requests and what it decides on the answer.
-from ._port import DAY_MS, const
-from .encoding import basic_auth, form_encode
+# A renewal's own code, loaded by it and let go after it (client.py): build a token request
+# (with the encoders: Basic credentials, form bodies), parse the answer into a Token or an
+# OAuthError (all pure), and obtain(), the renewal's requests and what it decides on the
+# answer.
+from ._port import DAY_MS, b64encode, const
 from .errors import OAuthError, Token
 
 _MAX_DEPTH = const(8)  # [ and { nested in a token answer, its own { included (Zaikio's: 3)
 _MAX_EXTRA = const(2048)  # bytes of JSON of the extra fields kept with the token
+
+# The encoders (oauthcc.encoding's names): here, so that a renewal loads one module, not two.
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def quote(s):
+    """Percent-encode UTF-8: unreserved characters as they are, everything else %XX.
+
+    Space becomes %20, never "+": some servers do not decode "+" in form bodies.
+    """
+    if not isinstance(s, (str, bytes)):
+        s = str(s)
+    if isinstance(s, str):
+        s = s.encode()
+    out = []
+    for b in s:
+        if b in _UNRESERVED:
+            out.append(chr(b))
+        else:
+            out.append("%%%02X" % b)
+    return "".join(out)
+
+
+def form_encode(pairs):
+    """application/x-www-form-urlencoded body from (name, value) pairs or a dict."""
+    if isinstance(pairs, dict):
+        pairs = pairs.items()
+    return "&".join(quote(k) + "=" + quote(v) for k, v in pairs)
+
+
+def basic_auth(client_id, client_secret, encode=True):
+    """The whole Authorization header value, "Basic <base64>".
+
+    encode=True form-urlencodes id and secret first, as RFC 6749 section 2.3.1 requires;
+    encode=False sends them raw, for servers that do not decode (a ":" in a raw id breaks).
+    """
+    if encode:
+        client_id = quote(client_id)
+        client_secret = quote(client_secret)
+    creds = (client_id + ":" + client_secret).encode()
+    return "Basic " + b64encode(creds).decode()
 
 
 def build(client_id, client_secret, grant_type, scope=None, refresh_token=None, params=None,
