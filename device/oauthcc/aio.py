@@ -24,14 +24,15 @@ class AsyncTokenClient(ClientCore):
     async def token(self):
         """A valid Token: the cached one, or a new one from the server (see TokenClient)."""
         now = self._now()
-        t = self._fresh(now)
+        t = self._cached(now, self._renew_at)
         if t is None and self._lock.locked():
-            t = self._valid(now)  # still valid: serve it while another task renews it
+            # still valid: serve it while another task renews it
+            t = self._cached(now, self._expires_at)
         if t is not None:
             return t
         async with self._lock:  # one renewal in flight; the others wait here for it
             now = self._now()
-            return self._fresh(now) or await self._drive(self._renewal(now))
+            return self._cached(now, self._renew_at) or await self._drive(self._renewal(now))
 
     async def _drive(self, steps):
         # TokenClient._drive, awaiting the transport. A cancellation is not thrown into the

@@ -68,23 +68,18 @@ class ClientCore:
         self._seen_wall = w
         return now
 
-    def _fresh(self, now):
-        """The cached token while it needs no renewal, else None."""
+    def _cached(self, now, until):
+        """The cached token while now is before until, else None: until _renew_at, while it
+        needs no renewal; until _expires_at, while it is within its lifetime (the leeway may
+        have passed)."""
         t = self._token
-        if t is not None and self._clock.ticks_diff(self._renew_at, now) > 0:
-            return t
-        return None
-
-    def _valid(self, now):
-        """The cached token while it is within its lifetime (the leeway may have passed)."""
-        t = self._token
-        if t is not None and self._clock.ticks_diff(self._expires_at, now) > 0:
+        if t is not None and self._clock.ticks_diff(until, now) > 0:
             return t
         return None
 
     def _renewal(self, now):
         # While renewal fails, a token still within its lifetime keeps being served.
-        t = self._valid(now)
+        t = self._cached(now, self._expires_at)
         try:
             wait = self._wait(now)
             if wait:
@@ -228,7 +223,7 @@ class TokenClient(ClientCore):
         is still within its lifetime (only the leeway has passed) keeps being served.
         """
         now = self._now()
-        return self._fresh(now) or self._drive(self._renewal(now))
+        return self._cached(now, self._renew_at) or self._drive(self._renewal(now))
 
     def _drive(self, steps):
         # carry each request of the renewal, hand back its answer or its failure

@@ -2,9 +2,9 @@
 # ClientCore.state() and restore(), and the best-effort load and save of a client with a
 # store. Kept apart so that a client without a store never loads it; with backoff.py, the
 # only module besides client.py that reads and writes ClientCore's fields.
-from ._port import DAY_MS, b64encode, const
+from ._port import DAY_MS, const
 from .errors import OAuthError, Token
-from .grant import accept, vschar
+from .grant import accept, b64encode, vschar
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)

@@ -31,7 +31,6 @@ def configure(c, token_url, client_id, client_secret, scope=None, *, auth="auto"
     if scope is not None and not isinstance(scope, str):
         scope = scope_separator.join(scope)
     c.scope = scope or None
-    c.auth = auth
     c.params = params
     c.leeway_ms = int(leeway * 1000)
     c.default_expires_in = default_expires_in

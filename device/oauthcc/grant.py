@@ -2,7 +2,7 @@
 # (with the encoders: Basic credentials, form bodies), parse the answer into a Token or an
 # OAuthError (all pure), and obtain(), the renewal's requests and what it decides on the
 # answer.
-from ._port import DAY_MS, b64encode, const
+from ._port import DAY_MS, b2a_base64, const
 from .errors import OAuthError, Token
 
 _MAX_DEPTH = const(8)  # [ and { nested in a token answer, its own { included (Zaikio's: 3)
@@ -35,6 +35,10 @@ def form_encode(pairs):
     if isinstance(pairs, dict):
         pairs = pairs.items()
     return "&".join(quote(k) + "=" + quote(v) for k, v in pairs)
+
+
+def b64encode(data):
+    return b2a_base64(data)[:-1]  # drop the newline binascii appends
 
 
 def basic_auth(client_id, client_secret, encode=True):
