@@ -59,7 +59,11 @@ class AsyncTokenClient(ClientCore):
             h["Authorization"] = "Bearer " + t.access_token
             self._hook()
             r = await self._transport.request(method, url, body, h)
-            if not self._renew_after(r, t, attempt):
+            if r.status != 401 and self._refused is not t:
+                return r  # no 401 rule to apply (see TokenClient.request)
+            from .backoff import unauthorized
+
+            if not unauthorized(self, r, t, attempt):
                 return r
 
 

@@ -174,7 +174,7 @@ class ClientCore:
             h.update(headers)
         return body, h
 
-    _refused = None  # the renewed token the API refused too (see _renew_after)
+    _refused = None  # the renewed token the API refused too (see backoff.unauthorized)
 
     def _hook(self):
         # before every request of both shells, token and API alike, so a blocking app feeds
@@ -184,26 +184,6 @@ class ClientCore:
         f = self.on_request
         if f is not None:
             f()
-
-    def _renew_after(self, r, t, attempt):
-        """The 401 rule: one forced renewal and retry per call, for a token the API stopped
-        accepting. When the renewed token is refused too, the fault is the API's: no more
-        forced renewals for that token (until it expires, or a call with it succeeds), so an
-        API answering 401 to everything is not a token request per call."""
-        if r.status != 401:
-            if self._refused is t:
-                self._refused = None  # the API takes it again
-                self._save()
-            return False
-        if attempt or self._refused is t:
-            if self._refused is not t:
-                self._refused = t
-                self._save()  # with the token, so that a boot keeps to the rule
-            return False
-        self._say("API answered 401: renewing the token once")
-        if self._token is t:  # a concurrent call may have renewed it already
-            self.invalidate()
-        return True
 
 
 class TokenClient(ClientCore):
@@ -242,7 +222,7 @@ class TokenClient(ClientCore):
 
     def request(self, method, url, body=None, headers=None):
         """Call an API with the bearer token. A 401 answer gets one forced renewal and one
-        retry, none while the token it renewed to was refused too (see _renew_after). The
+        retry, none while the token it renewed to was refused too (backoff.unauthorized). The
         token is only sent to the token URL's origin and api_origins."""
         body, h = self._api_prepare(url, body, headers)
         for attempt in (0, 1):
@@ -250,5 +230,9 @@ class TokenClient(ClientCore):
             h["Authorization"] = "Bearer " + t.access_token
             self._hook()
             r = self._transport.request(method, url, body, h)
-            if not self._renew_after(r, t, attempt):
+            if r.status != 401 and self._refused is not t:
+                return r  # no 401 rule to apply: its code is loaded only when there is
+            from .backoff import unauthorized
+
+            if not unauthorized(self, r, t, attempt):
                 return r

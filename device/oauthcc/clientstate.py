@@ -22,7 +22,7 @@ _MAX_NESTING = const(8)  # a token whose extra fields nest deeper is not restore
 #   next           Unix seconds before which no attempt is made
 #   token          the access token's fields, "exp" its end in Unix seconds, "refused"
 #                  true when the API refused it after a forced renewal (the 401 rule:
-#                  ClientCore._renew_after), so that rule holds across deep sleep
+#                  backoff.unauthorized), so that rule holds across deep sleep
 #   refresh_token
 #   auth           the client authentication auth="auto" found ("basic", "raw", "post"), so
 #                  a fetch after a boot sends one request; a state of another client id,
