@@ -35,7 +35,15 @@ from pathlib import Path
 import romfs_image
 from bench_build import Unavailable, build, find_script
 from bench_port import SCOPE, Port, Runner, stubs
-from bench_sim import CALL_EVERY_S, DAY_S, GRANT_FIXED_S, fleet, fleet_latched, tokens_per_day
+from bench_sim import (
+    CALL_EVERY_S,
+    DAY_S,
+    FLEET,
+    GRANT_FIXED_S,
+    fleet,
+    fleet_latched,
+    tokens_per_day,
+)
 from bench_wire import Relay
 from toolchain import ROOT, ToolchainError, find
 
@@ -77,15 +85,17 @@ TARGETS = {
                               " within the longest wait (86400 s) of the grant, unvisited",
     "fleet_latched_wave": "its densest wave <= 2.0 x mean, in bins of 2% of the wave",
 }
+QUICK_FLEET = 100  # devices of --quick's simulations
+
 # Printed with the figures, not judged: why the stress variant's ratio is higher.
 FLEET_NOTE = ("outage_5min is an extra stress variant, not the target: the server keeps "
-              "answering 503 + Retry-After for 5 minutes, so the first wave (all 1,000 devices "
+              "answering 503 + Retry-After for 5 minutes, so the first wave (all %d devices "
               "within ~60 s) is denser than the long tail of later retries that sets the mean")
-LATCHED_NOTE = ("all 1,000 were refused in the same second (the worst case); their first "
+LATCHED_NOTE = ("all %d were refused in the same second (the worst case); their first "
                 "retries fill the second half hour, the densest wave. In 1-second bins a "
                 "mean below 0.5/s makes 2 x the mean less than one request, so the 1-second "
-                "peak is shown against the 1,000 a fleet in step would send; flatness is "
-                "judged in bins of 2% of the wave (a mean of 20)")
+                "peak is shown against the %d a fleet in step would send; flatness is "
+                "judged in bins of 2%% of the wave (a mean of %d)")
 WIRE_ROWS = (
     ("naive", "naive snippet: token + API call (generic profile)"),
     ("lib", "oauthcc, the same cycle (bench_lib.py)"),
@@ -245,8 +255,10 @@ def measure(args):
             "awake": tokens_per_day(lifetime, False)[0],
             "deep_sleep": tokens_per_day(lifetime, True)[0],
             "one_per_lifetime": -(-DAY_S // lifetime)}
-    res["fleet"] = {"one_answer": fleet(0), "outage_5min": fleet(300)}
-    res["fleet_latched"] = {"%d" % f: fleet_latched(f) for f in GRANT_FIXED_S}
+    # --quick: a smoke run, a fleet of 100 (test_bench_sim asserts the 1,000's figures)
+    devices = QUICK_FLEET if quick else FLEET
+    res["fleet"] = {"one_answer": fleet(0, devices), "outage_5min": fleet(300, devices)}
+    res["fleet_latched"] = {"%d" % f: fleet_latched(f, devices) for f in GRANT_FIXED_S}
     res["targets"] = verdicts(res)
     res["bench_s"] = round(time.monotonic() - start, 1)
     return res
@@ -383,7 +395,7 @@ def table(res):
                      " mean %.1f/s, peak/mean %.2f" % (
                          name, f["devices"], f["retry_after_s"], f["retries"], f["window_s"],
                          f["peak_per_s"], f["mean_per_s"], f["peak_ratio"]))
-    lines.append("  (" + FLEET_NOTE + ")")
+    lines.append("  (" + FLEET_NOTE % f["devices"] + ")")
     for k, f in res["fleet_latched"].items():
         lines.append("fleet latched on ungranted_scope, grant made after %s s: all %d hold a "
                      "token %s s later (longest wait %d s); %d attempts while latched (%.2f a "
@@ -396,7 +408,7 @@ def table(res):
                  "%.2f/s, peak/mean %.1f in 1 s bins, %.2f in 2%% bins" % (
                      f["devices"], f["wave_span_s"], f["wave_peak_per_s"], f["devices"],
                      f["wave_mean_per_s"], f["wave_peak_ratio_1s"], f["wave_peak_ratio_2pct"]))
-    lines.append("  (" + LATCHED_NOTE + ")")
+    lines.append("  (" + LATCHED_NOTE % (f["devices"], f["devices"], f["devices"] // 50) + ")")
     day = res["tokens_per_day"]
     lines.append("token requests/day (an API call every %d s): naive %d; %s" % (
         CALL_EVERY_S, day["naive"]["every_call"], "; ".join(

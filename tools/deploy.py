@@ -38,17 +38,8 @@ import time
 from pathlib import Path
 
 import romfs_image
-from toolchain import (
-    ROOT,
-    ToolchainError,
-    app_modules,
-    build_app,
-    build_library,
-    check_mpy,
-    find,
-    mpy_header,
-    settings,
-)
+import toolchain
+from toolchain import ROOT, ToolchainError
 
 TOP_FILES = ("boot.py", "main.py")
 BUILD = ROOT / "build" / "deploy"
@@ -170,7 +161,7 @@ class Board:
         self.timeout = timeout
 
     def run(self, *args, check=True):
-        cmd = [find("mpremote"), "connect", self.port, "resume"] + list(args)
+        cmd = [toolchain.find("mpremote"), "connect", self.port, "resume"] + list(args)
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout,
                                stdin=subprocess.DEVNULL)
@@ -188,8 +179,8 @@ class Board:
 
 def compile_all(out=BUILD):
     """{board path: local path} of every file to put on the board, .mpy compiled fresh."""
-    files = {"lib/oauthcc/" + p.name: p for p in build_library(out).values()}
-    files.update((p.name, p) for p in build_app(out).values())
+    files = {"lib/oauthcc/" + p.name: p for p in toolchain.build_library(out).values()}
+    files.update((p.name, p) for p in toolchain.build_app(out).values())
     for name in TOP_FILES:
         files[name] = ROOT / name
     return files
@@ -200,7 +191,7 @@ def config_files(config, secrets, ca=None):
     (the CA, the client certificate and key). DeployError for a file that is missing, not
     JSON, or not what the schema says."""
     config, secrets = Path(config), Path(secrets)
-    s = settings()
+    s = toolchain.settings()
     checked = {}
     for p, name in ((config, "config.json"), (secrets, "secrets.json")):
         if not p.is_file():
@@ -318,12 +309,12 @@ def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=6
     board has them: in the ROMFS when it holds oauthcc, else in the filesystem."""
     files = config_files(config, secrets, ca)  # refused here, the board untouched
     files.update(compile_all())
-    app = {m + ".mpy" for m in app_modules()}
+    app = {m + ".mpy" for m in toolchain.app_modules()}
     image_files = {p: f for p, f in files.items() if p.startswith("lib/oauthcc/") or p in app}
     mpy_bytes = sum(f.stat().st_size for f in image_files.values())
     b = Board(port, timeout)
     mpy, rom_size = board_info(b)
-    check_mpy(mpy, mpy_header(files["lib/oauthcc/client.mpy"]))
+    toolchain.check_mpy(mpy, toolchain.mpy_header(files["lib/oauthcc/client.mpy"]))
     if romfs and rom_size is None:
         raise DeployError(NO_ROMFS)
     image = romfs_image.build(image_files) if rom_size else b""
@@ -380,7 +371,8 @@ def deploy(port, config, secrets, ca=None, set_clock=False, log=print, timeout=6
 def run_main(port, timeout=None):
     """Run main.py on the board and stream its output. Ctrl-C (or the timeout) stops it on the
     board too and leaves the board at its REPL (mpremote alone would leave the loop running)."""
-    cmd = [find("mpremote"), "connect", port, "resume", "exec", "exec(open('main.py').read())"]
+    cmd = [toolchain.find("mpremote"), "connect", port, "resume", "exec",
+           "exec(open('main.py').read())"]
     try:
         return subprocess.run(cmd, timeout=timeout).returncode
     except (KeyboardInterrupt, subprocess.TimeoutExpired) as e:
