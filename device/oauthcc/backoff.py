@@ -57,6 +57,17 @@ def failed(c, e):
     c._save()
 
 
+def refusal(c, wait):
+    # what client c raises for an attempt wait ms too early: the permanent error again while
+    # it is latched, else OAuthError("backoff"), retryable
+    if c.latched is not None:
+        return c.latched
+    from .errors import OAuthError
+
+    return OAuthError("backoff", "next attempt in %d ms after: %s" % (wait, c.last_error),
+                      retry_after=(wait + 999) // 1000, retryable=True)
+
+
 def permanent(e):
     # OAuthError.permanent: a 4xx answer with a PERMANENT code, or tls_verification_failed
     # (no answer at all)

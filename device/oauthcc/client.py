@@ -82,12 +82,10 @@ class ClientCore:
         t = self._cached(now, self._expires_at)
         try:
             wait = self._wait(now)
-            if wait:
-                if self.latched is not None:  # the permanent error again, without traffic
-                    raise self.latched
-                raise OAuthError("backoff", "next attempt in %d ms after: %s"
-                                 % (wait, self.last_error),
-                                 retry_after=(wait + 999) // 1000, retryable=True)
+            if wait:  # no traffic: the latched error again, or OAuthError("backoff")
+                from .backoff import refusal
+
+                raise refusal(self, wait)
             if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
                 import gc
 
