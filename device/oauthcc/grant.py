@@ -190,17 +190,11 @@ def obtain(c):
             except (OAuthError, OSError, MemoryError) as e:
                 if rt is None:
                     raise
-                if not isinstance(e, OAuthError) or e.retryable or c._refresh is None:
-                    # (None: clientauth.search has tried the client credentials)
-                    if c._token is None:
-                        # expired: the next attempt asks with the client credentials, a
-                        # refresh grant that keeps failing cannot keep the device out
-                        c._refresh = None
+                from .backoff import refresh_failed  # a failure's code: loaded by one
+
+                if not refresh_failed(c, e):
                     raise
-                # invalid_grant (expired or revoked), or a server that will not refresh: the
-                # client credentials still work, so drop the refresh token and use them
-                c._refresh = rt = None
-                c._say("refresh refused (%s): new client-credentials grant" % e.error)
+                rt = None
     except (OAuthError, OSError, MemoryError) as e:
         # the backoff, or a permanent error's long wait: in backoff.py, loaded at the first
         # failure, so that a plain fetch never carries it
