@@ -3,7 +3,6 @@
 # fetch never carries it (make bench). The one module besides client.py, grant.py and
 # clientstate.py that writes ClientCore's fields.
 from ._port import DAY_MS, const
-from .errors import OAuthError
 
 # Codes of a 4xx answer that cannot succeed until the configuration (or the grant on the
 # server) changes: the client waits long before it asks again. The same code in a 5xx, 408
@@ -38,7 +37,7 @@ def failed(c, e):
     rand = c._rand or _random
     ra = getattr(e, "retry_after", None)
     ra = min(ra * 1000, DAY_MS) if isinstance(ra, int) and ra > 0 else 0
-    if isinstance(e, OAuthError) and e.permanent:
+    if getattr(e, "permanent", False):  # an OAuthError (no import of errors: it asks here)
         # "equal jitter": never less than half the window, so no fast retries, and a fleet
         # latched at one moment comes back spread over the other half
         c.latched = e
@@ -61,7 +60,7 @@ def failed(c, e):
 def refresh_failed(c, e):
     # after client c's refresh grant failed with e: True when the client credentials go now
     # (the refresh token dropped), False when e is raised
-    if not isinstance(e, OAuthError) or e.retryable or c._refresh is None:
+    if getattr(e, "retryable", True) or c._refresh is None:  # OSError, MemoryError: True
         # (None: clientauth.search has tried the client credentials)
         if c._token is None:
             # expired: the next attempt asks with the client credentials, a refresh grant
@@ -73,15 +72,6 @@ def refresh_failed(c, e):
     c._refresh = None
     c._say("refresh refused (%s): new client-credentials grant" % e.error)
     return True
-
-
-def refusal(c, wait):
-    # what client c raises for an attempt wait ms too early: the permanent error again while
-    # it is latched, else OAuthError("backoff"), retryable
-    if c.latched is not None:
-        return c.latched
-    return OAuthError("backoff", "next attempt in %d ms after: %s" % (wait, c.last_error),
-                      retry_after=(wait + 999) // 1000, retryable=True)
 
 
 def permanent(e):

@@ -82,17 +82,19 @@ class ClientCore:
         t = self._cached(now, self._expires_at)
         try:
             wait = self._wait(now)
-            if wait:  # no traffic: the latched error again, or OAuthError("backoff")
-                from .backoff import refusal
-
-                raise refusal(self, wait)
+            if wait:
+                if self.latched is not None:  # the permanent error again, without traffic
+                    raise self.latched
+                raise OAuthError("backoff", "next attempt in %d ms after: %s"
+                                 % (wait, self.last_error),
+                                 retry_after=(wait + 999) // 1000, retryable=True)
             if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
                 import gc
 
                 gc.collect()  # grant's code lands low, not between garbage (make bench)
             from . import grant  # a renewal's own code: let go after it (_AFTER)
 
-            return (yield from grant.obtain(self))
+            return (yield from self._obtain(grant))
         except (OAuthError, OSError, MemoryError) as e:
             if t is not None and self._token is t:
                 self._say("renewal failed, token still valid: %s" % e)
@@ -100,6 +102,83 @@ class ClientCore:
             raise
         finally:
             _port.release(_AFTER)
+
+    def _obtain(self, grant):
+        # the refresh grant while it holds a refresh token, else the client-credentials
+        # grant; yields each request, returns the Token, accepted. A failure goes to
+        # backoff.failed before it is raised. grant: the module, loaded for the renewal
+        k = self._clock
+        rt = self._refresh
+        try:
+            while True:  # one pass a grant: the refresh grant's refusal falls to the next pass
+                try:
+                    m = self._method or self._tries[0]
+                    gt = "client_credentials" if rt is None else "refresh_token"
+                    if m == "jwt":
+                        from . import assertion  # client_secret_jwt: the secret stays here
+
+                        body, headers = assertion.build(self, gt, rt)
+                    else:
+                        body, headers = grant.build(self.client_id, self._secret, gt, self.scope,
+                                                    rt, self.params, m)
+                    start = k.ticks_ms()
+                    r = yield "POST", self.token_url, body, headers
+                    body = headers = None
+                    try:
+                        t = grant.parse(r.status, r.headers, r.body, k.unix_time())
+                    except OAuthError as e:
+                        from .clientauth import search  # a refusal: auto's other methods
+
+                        t = yield from search(self, e, rt)
+                    break
+                except (OAuthError, OSError, MemoryError) as e:
+                    if rt is None:
+                        raise
+                    from .backoff import refresh_failed  # a failure's code: loaded by one
+
+                    if not refresh_failed(self, e):
+                        raise
+                    rt = None
+        except (OAuthError, OSError, MemoryError) as e:
+            # the backoff, or a permanent error's long wait: in backoff.py, loaded at the
+            # first failure, so that a plain fetch never carries it
+            from .backoff import failed
+
+            failed(self, e)
+            raise
+        if t.refresh_token is None:
+            # the server keeps the old refresh token valid (None after a refused refresh)
+            t.refresh_token = self._refresh
+        if t.expires_in is None:
+            from . import jwt
+
+            try:
+                t.expires_in = jwt.lifetime(jwt.claims(t.access_token))
+            except ValueError:
+                pass
+            t.expires_in = t.expires_in or self.default_expires_in
+        # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
+        # a day (DAY_MS) a deadline beyond what the ticks can hold (docs/security.md). The
+        # minimum counts from the answer: a server slower than 10 s would be one per call too
+        if t.expires_in < 10:
+            start = k.ticks_ms()
+        t.expires_in = min(max(t.expires_in, 10), 86400)
+        g = t.scope
+        if g is None:
+            t.scope = self.scope  # RFC 6749 5.1: no scope in the answer, the one asked for
+        # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
+        # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
+        elif g != self.scope or "/" in g:
+            from .scopes import differs
+
+            if differs(self.scope, g):
+                self._say("granted scope %.200r differs from requested" % g)  # repr: no CR
+        grant.accept(self, t, start, t.expires_in * 1000)
+        self._failures = 0
+        self._next = None
+        self.latched = self.last_error = None
+        self._save()
+        return t
 
     def invalidate(self):
         """Forget the access token (the refresh token is kept for the renewal)."""

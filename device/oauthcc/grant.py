@@ -1,7 +1,6 @@
 # A renewal's own code, loaded by it and let go after it (client.py): build a token request
 # (with the encoders: Basic credentials, form bodies), parse the answer into a Token or an
-# OAuthError (all pure), and obtain(), the renewal's requests and what it decides on the
-# answer.
+# OAuthError (all pure), and accept() a token (ClientCore's renewal, clientstate's restore).
 from ._port import DAY_MS, b2a_base64, const
 from .errors import OAuthError, Token
 
@@ -158,83 +157,6 @@ def parse(status, headers, body, now=None):
         data = {}  # not to be kept beside the token in RTC memory or flash
     return Token(at, "Bearer", expires_in, rt if vschar(rt) else None,
                  scope if isinstance(scope, str) else None, data)
-
-
-def obtain(c):
-    """ClientCore c's renewal (its _renewal yields from it): the refresh grant while c holds a
-    refresh token, else the client-credentials grant; yields each request, returns the Token,
-    accepted. A failure goes to backoff.failed before it is raised."""
-    k = c._clock
-    rt = c._refresh
-    try:
-        while True:  # one pass a grant: the refresh grant's refusal falls to the next pass
-            try:
-                m = c._method or c._tries[0]
-                gt = "client_credentials" if rt is None else "refresh_token"
-                if m == "jwt":
-                    from . import assertion  # client_secret_jwt: the secret stays here
-
-                    body, headers = assertion.build(c, gt, rt)
-                else:
-                    body, headers = build(c.client_id, c._secret, gt, c.scope, rt, c.params, m)
-                start = k.ticks_ms()
-                r = yield "POST", c.token_url, body, headers
-                body = headers = None
-                try:
-                    t = parse(r.status, r.headers, r.body, k.unix_time())
-                except OAuthError as e:
-                    from .clientauth import search  # a refusal: auto's other methods (or raise)
-
-                    t = yield from search(c, e, rt)
-                break
-            except (OAuthError, OSError, MemoryError) as e:
-                if rt is None:
-                    raise
-                from .backoff import refresh_failed  # a failure's code: loaded by one
-
-                if not refresh_failed(c, e):
-                    raise
-                rt = None
-    except (OAuthError, OSError, MemoryError) as e:
-        # the backoff, or a permanent error's long wait: in backoff.py, loaded at the first
-        # failure, so that a plain fetch never carries it
-        from .backoff import failed
-
-        failed(c, e)
-        raise
-    if t.refresh_token is None:
-        # the server keeps the old refresh token valid (None after a refused refresh)
-        t.refresh_token = c._refresh
-    if t.expires_in is None:
-        from . import jwt
-
-        try:
-            t.expires_in = jwt.lifetime(jwt.claims(t.access_token))
-        except ValueError:
-            pass
-        t.expires_in = t.expires_in or c.default_expires_in
-    # 10 s to a day, whatever the server says: 0 would mean a request per call, more than a
-    # day (DAY_MS) a deadline beyond what the ticks can hold (docs/security.md). The minimum
-    # counts from the answer: a server slower than 10 s would be one per call too
-    if t.expires_in < 10:
-        start = k.ticks_ms()
-    t.expires_in = min(max(t.expires_in, 10), 86400)
-    g = t.scope
-    if g is None:
-        t.scope = c.scope  # RFC 6749 5.1: no scope in the answer, the one asked for
-    # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
-    # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
-    elif g != c.scope or "/" in g:
-        from .scopes import differs
-
-        if differs(c.scope, g):
-            c._say("granted scope %.200r differs from requested" % g)  # repr: no CR
-    accept(c, t, start, t.expires_in * 1000)
-    c._failures = 0
-    c._next = None
-    c.latched = c.last_error = None
-    c._save()
-    return t
 
 
 def accept(c, t, start, lifetime_ms):
