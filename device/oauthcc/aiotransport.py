@@ -3,9 +3,9 @@
 # the blocking transport.py, which this module does not load. Other tasks run while it waits.
 import asyncio
 
-from ._port import MICROPYTHON, const, ticks_add, ticks_ms
+from ._port import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 from .errors import OAuthError
-from .http import Base, Reader, head, read_response, timeout, wait
+from .http import Base, Reader, head, read_response
 
 _READ = const(1024)  # bytes per read: each read re-tries the parse, so not too small
 _HEAD = const(8192)  # raw allowance beyond max_body for status line, headers, chunk framing
@@ -108,12 +108,11 @@ class AsyncTransport(Base):
                                        ticks_add(ticks_ms(), self.deadline_ms))
 
     async def _request(self, method, url, body, headers, max_body, loop, deadline):
-        host, port, line, body, ctx = self._prepare(method, url, body, headers)
         if self._conn is not None and self._conn[3] is not loop:
             self.close()  # CPython: a loop cannot use the streams of another (an ended one)
-        kept = self._kept(host, port, ctx)
+        host, port, line, body, ctx, kept = self._prepare(method, url, body, headers)
         if kept and loop and (kept[4].at_eof() or kept[4]._buffer):
-            _shut(kept[5], kept[6], loop)  # CPython's stream read it while idle: as http.idle
+            _shut(kept[5], kept[6], loop)  # CPython's stream read it while idle: as http's poll
             kept = None
         start = ticks_ms()
         w = got = None
@@ -163,10 +162,12 @@ class AsyncTransport(Base):
     async def _within(self, aw, deadline):
         # Every wait is bounded by the timeout and by what is left of the request's
         # deadline, so the whole request is bounded too.
-        ms = wait(self.timeout_ms, deadline)
+        ms = max(0, min(self.timeout_ms, ticks_diff(deadline, ticks_ms())))  # as transport
         try:
             return await asyncio.wait_for(aw, ms / 1000)
         except asyncio.TimeoutError:
+            from .untrusted import timeout
+
             raise timeout(ms < self.timeout_ms)
 
     async def _answer(self, r, got, method, max_body, deadline):

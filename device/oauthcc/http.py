@@ -1,16 +1,15 @@
 # The HTTP/1.1 both transports speak: their options and TLS context, URLs, the request head,
-# the answer's parser, the limits, the errors of a timeout and of a closed connection, and
-# which kept connection a request may reuse.
+# the answer's parser, the limits, the error of a closed connection, and which kept
+# connection a request may reuse.
 # transport.py moves the bytes over sockets, aiotransport.py over asyncio streams.
-import socket
-from errno import ECONNABORTED, ETIMEDOUT
+from errno import ECONNABORTED
 
 from . import _port
 from ._port import const, ticks_diff, ticks_ms
 from .errors import OAuthError
 
 _MAX_LINE = const(2048)  # longest status or header line accepted
-MAX_HEADERS = const(64)  # header lines of an answer, trailer lines of a chunked one
+_MAX_HEADERS = const(64)  # header lines of an answer, trailer lines of a chunked one
 _MAX_INTERIM = const(8)  # 1xx answers (100 Continue, 103 Early Hints) before the final one
 # a kept connection idle longer is closed, not reused: servers drop idle ones after 5 to 75 s
 # (Node and Apache 5 s), and one they dropped costs a retry
@@ -86,16 +85,6 @@ def origin(url):
     return "%s://%s:%d" % (scheme, host.lower(), port)
 
 
-def wait(timeout_ms, deadline):
-    # ms one wait may take: the per-read timeout, cut to what is left of the deadline (0: none)
-    return max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))
-
-
-def timeout(late):
-    # late: the deadline had cut the wait short, so it is the deadline that passed
-    return OSError(ETIMEDOUT, "request deadline passed" if late else "timed out")
-
-
 class Reader:
     """The parser's view of an answer: buf[pos:] is not read yet, more(*args) gives the next
     bytes (b"" at the end of the stream): each transport says how it gets them. keep: set by
@@ -133,12 +122,6 @@ class Reader:
         self.pos += n
         return self.buf[self.pos - n : self.pos]
 
-    def read_to_eof(self, limit):
-        while len(self.buf) - self.pos <= limit:
-            if not self.fill():
-                return self.buf[self.pos :]
-        raise OAuthError("response_too_large", "over %d bytes" % limit)
-
 
 def read_response(r, method, max_body):
     """The final answer (interim 1xx skipped) from a Reader: status line, headers, body read
@@ -150,16 +133,16 @@ def read_response(r, method, max_body):
             raise OAuthError("invalid_response", "bad status line")
         status = int(parts[1])
         headers = {}
-        for _ in range(MAX_HEADERS + 1):
+        for _ in range(_MAX_HEADERS + 1):
             line = r.readline()
             if not line:
                 break
             name, sep, value = line.partition(b":")
-            if not sep or not name.strip():
-                raise OAuthError("invalid_response", "bad header line")
             try:
                 k, v = name.strip().decode().lower(), value.strip().decode()
             except UnicodeError:
+                k = ""  # refused below
+            if not sep or not k:
                 raise OAuthError("invalid_response", "bad header line")
             # a name sent twice is one list (RFC 9110 5.3), not the last line: "close" in any
             # Connection line counts, two Content-Length values are no number
@@ -171,24 +154,21 @@ def read_response(r, method, max_body):
     else:
         raise OAuthError("invalid_response", "too many interim answers")
     # HTTP/1.1 keeps the connection unless the server says close, HTTP/1.0 only if it says
-    # keep-alive; an answer read to the end of the stream leaves nothing to keep
+    # keep-alive
     c = headers.get("connection", "").lower()
     r.keep = "close" not in c and (parts[0] != b"HTTP/1.0" or "keep-alive" in c)
     if method == "HEAD" or status in (204, 304):
         return Response(status, headers, b"")
-    te = headers.get("transfer-encoding")
-    if te is not None and te.lower().split(",")[-1].strip() == "chunked":
-        from .chunked import read  # only when a chunked answer arrives
-
-        return Response(status, headers, read(r, max_body, MAX_HEADERS))
     length = headers.get("content-length")
-    if length is None or te is not None:  # chunked not last: to the end (RFC 9112 6.3)
-        r.keep = False
-        return Response(status, headers, r.read_to_eof(max_body))
+    te = headers.get("transfer-encoding")
+    if length is None or te is not None:  # chunked, or to the end of the stream: rare
+        from .chunked import read
+
+        return Response(status, headers, read(r, te, max_body, _MAX_HEADERS))
     try:
         n = int(length)
     except ValueError:
-        raise OAuthError("invalid_response", "bad Content-Length")
+        n = -1
     if n < 0:
         raise OAuthError("invalid_response", "bad Content-Length")
     if n > max_body:
@@ -232,7 +212,9 @@ class Base:
         self.timeout_ms = int(timeout * 1000)
         self.deadline_ms = int(deadline * 1000)
         self.max_body = max_body
-        self._pool = pool or socket
+        if pool is None:
+            import socket as pool  # here, not a global: the module's dict stays a size smaller
+        self._pool = pool
         self._clock = clock or _port
         self._ctx = None  # the TLS context: built here with a CA, else at the first https
         if ca is not None and verify:
@@ -245,8 +227,9 @@ class Base:
 
     def _prepare(self, method, url, body, headers):
         # Everything that can be refused, before connecting, so that a bad URL, method or
-        # header (ValueError), no CA or an unset wall clock (OAuthError) costs no traffic:
-        # (host, port, the request line and Host for head(), body bytes, TLS context).
+        # header (ValueError), no CA or an unset wall clock (OAuthError) costs no traffic;
+        # then the kept connection to reuse. (host, port, the request line and Host for
+        # head(), body bytes, TLS context, the kept connection or None)
         scheme, host, port, path = split_url(url)
         _check(method, "method")
         if headers:
@@ -263,38 +246,32 @@ class Base:
             if self.verify:
                 tls.check_clock(self._clock)
         name = host if port == (443 if scheme == "https" else 80) else "%s:%d" % (host, port)
-        return host, port, "%s %s HTTP/1.1\r\nHost: %s\r\n%s" % (
-            method, path, name, "" if self.keepalive else "Connection: close\r\n"), body, ctx
-
-    def _kept(self, host, port, ctx):
+        line = "%s %s HTTP/1.1\r\nHost: %s\r\n%s" % (
+            method, path, name, "" if self.keepalive else "Connection: close\r\n")
         # The kept connection when it is to this origin, verified alike (host, port, TLS
         # context), and has not idled too long, taken out of _conn (an error closes it with the
-        # request); else None, and any other kept one is closed first: one socket at a time.
-        # Reused only with nothing to read: what a server sent while it idled (a 408, a stray
-        # answer, its EOF) would be taken for the next answer (Go and urllib3 check so too).
+        # request); any other kept one is closed first: one socket at a time. Reused only with
+        # nothing to read (no bytes, no EOF, no error): what a server sent while it idled (a
+        # 408, a stray answer, its EOF) would be taken for the next answer (Go and urllib3
+        # check so too).
         c = self._conn
         if c is not None:
+            s = c[-2]
+            p = getattr(s, "pending", None)  # CPython's TLS socket: bytes decrypted, not read
             if (c[0] == host and c[1] == port and c[2] is ctx
-                    and ticks_diff(ticks_ms(), c[-1]) < _IDLE_MS and idle(c[-2])):
-                self._conn = None
-                return c
+                    and ticks_diff(ticks_ms(), c[-1]) < _IDLE_MS and not (p and p())):
+                from select import POLLIN, poll
+
+                q = poll()
+                try:
+                    q.register(s, POLLIN)
+                    if not q.poll(0):
+                        self._conn = None
+                        return host, port, line, body, ctx, c
+                except ValueError:  # CPython: closed (asyncio closes a TLS stream at its EOF)
+                    pass
             self.close()
-        return None
-
-
-def idle(s):
-    """True when the socket s (a kept one) has nothing to read: no bytes, no EOF, no error."""
-    p = getattr(s, "pending", None)  # CPython's TLS socket: bytes decrypted but not read
-    if p and p():
-        return False
-    from select import POLLIN, poll
-
-    q = poll()
-    try:
-        q.register(s, POLLIN)
-    except ValueError:  # CPython: closed (asyncio closes a TLS stream at its EOF)
-        return False
-    return not q.poll(0)
+        return host, port, line, body, ctx, None
 
 
 def head(line, headers, body):

@@ -1,8 +1,8 @@
 # TLS for both transports, imported only for https: the verifying context (the transport
 # builds and keeps it; its code, the CA decoding, is tlsctx.py, loaded for that only), the
-# clock check, the bounded handshake, and what counts as a failed verification. A plain
-# HTTP fetch never loads it.
-from ._port import const
+# clock check, the blocking transport's bounded handshake, and what counts as a failed
+# verification. A plain HTTP fetch never loads it.
+from ._port import MICROPYTHON, const
 from .errors import OAuthError
 
 _MBEDTLS_X509_CERT_VERIFY_FAILED = const(-0x2700)
@@ -44,48 +44,57 @@ def check_clock(clock):
                          "certificate dates are checked", retryable=True)
 
 
-def shake(ctx, raw, host, line, timeout_ms, deadline):
-    """MicroPython: the TLS socket over the connected socket raw, its handshake bounded by the
-    per-read timeout and the request's deadline, the request line (nothing secret) sent.
+def connect(ctx, raw, host, line, timeout_ms, deadline, within):
+    """(the TLS socket over the connected socket raw, what is left of the request line to
+    send) for the blocking transport, its handshake bounded by the per-read timeout and the
+    request's deadline; the OAuthError tls_verification_failed when the server failed it.
 
-    wrap_socket's own handshake loops in C for as long as the server sends, a byte at a time
-    if it likes (a timeout only makes mbedTLS try again). Over a non-blocking socket mbedTLS
-    shakes hands inside the first write, which returns whenever bytes are missing: they are
-    waited for here. It sends the line only once the handshake, verification included, has
-    succeeded. (CPython bounds a whole handshake by the socket's timeout.)
+    CPython bounds a whole handshake by the socket's timeout (within: transport._within).
+    MicroPython's wrap_socket's own handshake loops in C for as long as the server sends, a
+    byte at a time if it likes (a timeout only makes mbedTLS try again). Over a non-blocking
+    socket mbedTLS shakes hands inside the first write, which returns whenever bytes are
+    missing: they are waited for here, and the request line (nothing secret) is that first
+    write: mbedTLS sends it only once the handshake, verification included, has succeeded.
     """
-    import select
-    from errno import ETIMEDOUT
+    import gc
 
-    from ._port import ticks_diff, ticks_ms
-
-    sock = ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+    gc.collect()  # the handshake needs the largest free blocks we can give it
     try:
-        raw.setblocking(False)
-        p = select.poll()
-        p.register(sock, select.POLLOUT)  # a TLS socket polls for what its handshake awaits
-        data = line.encode()
-        while data:
-            n = sock.write(data)
-            if n:
-                data = data[n:]
-                continue
-            ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))  # as http.wait
-            if not ms or not p.poll(ms):  # http.timeout's errors (tls cannot import http)
-                raise OSError(ETIMEDOUT, "request deadline passed" if ms < timeout_ms
-                              else "timed out")
-        raw.settimeout(timeout_ms / 1000)  # blocking again, for the head and the body
-        return sock
-    except BaseException:
-        sock.close()  # mbedTLS's memory now, not at the next garbage collection
-        raise
+        if not MICROPYTHON:
+            return within(raw.settimeout, timeout_ms, deadline, ctx.wrap_socket, raw,
+                          server_hostname=host), line
+        sock = ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+        try:
+            import select
+
+            from ._port import ticks_diff, ticks_ms
+
+            raw.setblocking(False)
+            p = select.poll()
+            p.register(sock, select.POLLOUT)  # a TLS socket polls for what its handshake awaits
+            data = line.encode()
+            while data:
+                n = sock.write(data)
+                if n:
+                    data = data[n:]
+                    continue
+                ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))  # as _within
+                if not ms or not p.poll(ms):
+                    from .untrusted import timeout
+
+                    raise timeout(ms < timeout_ms)
+            raw.settimeout(timeout_ms / 1000)  # blocking again, for the head and the body
+            return sock, ""
+        except BaseException:
+            sock.close()  # mbedTLS's memory now, not at the next garbage collection
+            raise
+    except Exception as e:
+        raise verify_failed(e) or e
 
 
 def verify_failed(e):
     """e as OAuthError("tls_verification_failed") when it says the server failed
     verification, else None: only these, as that error latches."""
-    from ._port import MICROPYTHON
-
     name = type(e).__name__
     if not (name == "SSLCertVerificationError"  # CPython
             or MICROPYTHON and isinstance(e, ValueError)  # mbedTLS: host name mismatch

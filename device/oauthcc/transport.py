@@ -3,18 +3,20 @@
 # with aiotransport.py.
 from errno import EAGAIN, ETIMEDOUT
 
-from ._port import MICROPYTHON, const, ticks_add, ticks_ms
+from ._port import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 
-# Response and origin are not used here: importable from here too, as before http.py
-from .http import Base, Reader, Response, head, origin, read_response, timeout, wait  # noqa: F401
+# Response is not used here: importable from here too, as before http.py
+from .http import Base, Reader, Response, head, read_response  # noqa: F401
 
 _CHUNK = const(512)  # bytes per socket read: small, fixed
 
 
 def _within(settimeout, timeout_ms, deadline, fn, *args, **kw):
     # fn(*args, **kw) under the per-read timeout, shortened to what is left of the deadline
-    ms = wait(timeout_ms, deadline)
+    ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))
     if not ms:
+        from .untrusted import timeout  # as every failure's code: loaded only then
+
         raise timeout(True)
     settimeout(ms / 1000)
     try:
@@ -22,6 +24,8 @@ def _within(settimeout, timeout_ms, deadline, fn, *args, **kw):
     except OSError as e:
         # EAGAIN: what SO_RCVTIMEO gives on the unix port; CPython: "timed out"
         if e.args and e.args[0] in (ETIMEDOUT, EAGAIN) or "timed out" in str(e):
+            from .untrusted import timeout
+
             raise timeout(ms < timeout_ms)
         raise
 
@@ -53,8 +57,7 @@ class Transport(Base):
 
             gc.collect()  # so what lives through the request (socket, TLS context) lands low,
             # not between garbage: a smaller heap suffices (make bench)
-        host, port, line, body, ctx = self._prepare(method, url, body, headers)
-        kept = self._kept(host, port, ctx)
+        host, port, line, body, ctx, kept = self._prepare(method, url, body, headers)
         raw = sock = r = None
         try:
             if kept:
@@ -71,22 +74,10 @@ class Transport(Base):
                 raw = sock = pool.socket(ai[0], pool.SOCK_STREAM)
                 _within(raw.settimeout, self.timeout_ms, deadline, raw.connect, ai[-1])
                 if ctx is not None:
-                    import gc
+                    from .tls import connect
 
-                    gc.collect()  # the handshake needs the largest free blocks we can give it
-                    try:
-                        if MICROPYTHON:  # its wrap_socket's handshake ignores the deadline
-                            from .tls import shake
-
-                            sock = shake(ctx, raw, addr, line, self.timeout_ms, deadline)
-                            line = ""  # sent: it carried the handshake
-                        else:  # CPython bounds a whole handshake by the socket's timeout
-                            sock = _within(raw.settimeout, self.timeout_ms, deadline,
-                                           ctx.wrap_socket, raw, server_hostname=addr)
-                    except Exception as e:
-                        from .tls import verify_failed
-
-                        raise verify_failed(e) or e
+                    sock, line = connect(ctx, raw, addr, line, self.timeout_ms, deadline,
+                                         _within)
             # Only now, with the server verified, does anything secret leave the device.
             # CPython's TLS socket detaches the raw one (set its timeout); MicroPython's has
             # no settimeout and reads through the raw socket (set that one's)

@@ -1,7 +1,8 @@
 # The rare paths of what a server or the network sends, loaded only when one is taken (a
 # plain fetch never is): the error of an answer that brings no token, server text made fit
 # for a log line, the nesting of an answer with many brackets, a network error naming its
-# peer, whether a request that failed on a kept connection may go once more.
+# peer, the error of a timeout, whether a request that failed on a kept connection may go
+# once more.
 from errno import ETIMEDOUT
 
 from ._port import const, ticks_diff, ticks_ms
@@ -90,6 +91,12 @@ def named(e, host, port):
         return type(e)(*a)  # CPython: an ssl.SSLError (its args[0] is no errno) stays one
     except Exception:
         return OSError(*a)
+
+
+def timeout(late):
+    """The OSError of a wait that timed out; late: the deadline had cut the wait short, so it
+    is the deadline that passed."""
+    return OSError(ETIMEDOUT, "request deadline passed" if late else "timed out")
 
 
 def again(e, kept, got, start):

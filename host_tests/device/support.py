@@ -108,7 +108,7 @@ _IDLE_FD = []  # CPython: a pipe whose write end a fake socket lends to select.p
 
 class Pollable(IOBase if MICROPYTHON else object):
     """What a fake socket needs for the transports' check of a kept connection before reuse
-    (http.idle polls it): never readable while it idles, as a fake's bytes come only as the
+    (http.Base._prepare polls it): never readable while it idles, as a fake's bytes come only as the
     answer to a request. MicroPython polls a stream's ioctl, CPython a file descriptor."""
 
     def ioctl(self, req, arg):  # MicroPython: 3 is MP_STREAM_POLL, nothing ready; no fd
