@@ -5,14 +5,23 @@ from . import _port
 from .errors import OAuthError
 from .http import origin
 
-# grant (with the encoders) serves a renewal only: loaded by it and let go after it, so that
-# a cached-token call runs in the heap its code took (make bench: in use after a cycle).
-# Token lives in errors.py, or every cached token would hold grant's code. With it go the
-# modules a renewal may load: scopes, clientstate (a store's) and clientauth (a refusal's),
-# which hold grant's code too, and configure (the construction's). _RENEWAL: what every
-# renewal loads (bench: the .mpy of a fetch).
-_RENEWAL = ("grant",)
+# A renewal's code serves the renewal only: grant (the request, with the encoders) is loaded
+# to build each token request and let go before it is sent, answer (the parse, the accept)
+# is loaded once the answer has arrived and let go after the renewal, so that neither is in
+# the heap while the answer is read, the renewal's tightest moment, nor in a cached-token
+# call's (make bench). Token lives in errors.py, or every cached token would hold their
+# code. With them go the modules a renewal may load: scopes, clientstate (a store's) and
+# clientauth (a refusal's), which hold their code too, and configure (the construction's).
+# _RENEWAL: what every renewal loads (bench: the .mpy of a fetch).
+_RENEWAL = ("grant", "answer")
 _AFTER = _RENEWAL + ("scopes", "clientstate", "clientauth", "configure")
+
+
+def _collect():
+    if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
+        import gc
+
+        gc.collect()
 
 
 class ClientCore:
@@ -88,13 +97,7 @@ class ClientCore:
                 raise OAuthError("backoff", "next attempt in %d ms after: %s"
                                  % (wait, self.last_error),
                                  retry_after=(wait + 999) // 1000, retryable=True)
-            if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
-                import gc
-
-                gc.collect()  # grant's code lands low, not between garbage (make bench)
-            from . import grant  # a renewal's own code: let go after it (_AFTER)
-
-            return (yield from self._obtain(grant))
+            return (yield from self._obtain())
         except (OAuthError, OSError, MemoryError) as e:
             if t is not None and self._token is t:
                 self._say("renewal failed, token still valid: %s" % e)
@@ -103,10 +106,10 @@ class ClientCore:
         finally:
             _port.release(_AFTER)
 
-    def _obtain(self, grant):
+    def _obtain(self):
         # the refresh grant while it holds a refresh token, else the client-credentials
         # grant; yields each request, returns the Token, accepted. A failure goes to
-        # backoff.failed before it is raised. grant: the module, loaded for the renewal
+        # backoff.failed before it is raised. grant and answer: see _RENEWAL
         k = self._clock
         rt = self._refresh
         try:
@@ -119,13 +122,21 @@ class ClientCore:
 
                         body, headers = assertion.build(self, gt, rt)
                     else:
-                        body, headers = grant.build(self.client_id, self._secret, gt, self.scope,
-                                                    rt, self.params, m)
+                        _collect()  # grant's code lands low, not between garbage (make bench)
+                        from .grant import build
+
+                        body, headers = build(self.client_id, self._secret, gt, self.scope, rt,
+                                              self.params, m)
+                        build = None  # its code is garbage once released: not held while the
+                        _port.release(_RENEWAL[:1])  # answer is read
                     start = k.ticks_ms()
                     r = yield "POST", self.token_url, body, headers
                     body = headers = None
+                    _collect()  # answer's code lands low, in what the request left
+                    from . import answer
+
                     try:
-                        t = grant.parse(r.status, r.headers, r.body, k.unix_time())
+                        t = answer.parse(r.status, r.headers, r.body, k.unix_time())
                     except OAuthError as e:
                         from .clientauth import search  # a refusal: auto's other methods
 
@@ -173,7 +184,7 @@ class ClientCore:
 
             if differs(self.scope, g):
                 self._say("granted scope %.200r differs from requested" % g)  # repr: no CR
-        grant.accept(self, t, start, t.expires_in * 1000)
+        answer.accept(self, t, start, t.expires_in * 1000)
         self._failures = 0
         self._next = None
         self.latched = self.last_error = None

@@ -69,7 +69,8 @@ def search(c, e, rt):
     came."""
     if searching(c, e) is None:
         raise e  # pinned, or a refusal no encoding explains
-    from .grant import build, parse
+    from .answer import parse
+    from .grant import build
 
     m = c._method or c._tries[0]
     c._method = None  # refused: found again below, or the first of _tries next time

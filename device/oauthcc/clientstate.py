@@ -2,9 +2,9 @@
 # ClientCore.state() and restore(), and the best-effort load and save of a client with a
 # store. Kept apart so that a client without a store never loads it; with backoff.py, the
 # only module besides client.py that reads and writes ClientCore's fields.
-from ._port import DAY_MS, const
+from ._port import DAY_MS, b2a_base64, const
+from .answer import accept, vschar
 from .errors import OAuthError, Token
-from .grant import accept, b64encode, vschar
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)
@@ -75,7 +75,7 @@ def restore(c, s):
     c._latches = min(_int(s.get("latches"), _MAX_FAILURES) or 0, c._failures)
     c.latched = _latched(s.get("latched"))
     rt = s.get("refresh_token")
-    c._refresh = rt if vschar(rt) else None  # as at receipt (grant.parse)
+    c._refresh = rt if vschar(rt) else None  # as at receipt (answer.parse)
     if s.get("auth") in c._tries:  # only a method this configuration may use
         c._method = s["auth"]
     if now is None:
@@ -197,7 +197,7 @@ def _key(c):
             v = _bytes(v)
             h.update(("%d\n" % len(v)).encode())
             h.update(v)
-        k = c._fp = b64encode(h.digest()[:12]).decode()
+        k = c._fp = b2a_base64(h.digest()[:12])[:-1].decode()  # no newline
     return k
 
 

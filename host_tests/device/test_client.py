@@ -1,7 +1,6 @@
 # End to end against the stub authorization server, every seed profile, on both runtimes.
 import oauthcc
-from oauthcc import OAuthError, TokenClient
-from oauthcc.grant import Token
+from oauthcc import OAuthError, Token, TokenClient
 from oauthcc.http import Response
 from oauthcc.roles import active_roles
 from oauthcc.store import MemoryStore
