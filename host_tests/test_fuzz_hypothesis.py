@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_parsers import API, ESCAPES, TOKEN_URL, Script, check_token_cycle
 
-from oauthcc import OAuthError, TokenClient, httpdate
+from oauthcc import OAuthError, Token, TokenClient, httpdate
 from oauthcc._port import ticks_add, ticks_ms
+from oauthcc.answer import parse
 from oauthcc.encoding import b64url_decode
-from oauthcc.grant import Token, parse
 from oauthcc.http import Reader, Response, read_response
 from oauthcc.httpdate import retry_after
 from oauthcc.jwt import claims

@@ -37,10 +37,6 @@ def unix_time():
     return t if t >= 1735689600 else None  # 2025-01-01: anything earlier is an unset RTC
 
 
-def b64encode(data):
-    return b2a_base64(data)[:-1]  # drop the newline binascii appends
-
-
 def release(names):
     """Let go of these modules of the package (names without the package's): sys.modules and
     the package's attributes forget them, so their code goes back to the heap once nothing

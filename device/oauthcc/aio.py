@@ -24,14 +24,15 @@ class AsyncTokenClient(ClientCore):
     async def token(self):
         """A valid Token: the cached one, or a new one from the server (see TokenClient)."""
         now = self._now()
-        t = self._fresh(now)
+        t = self._cached(now, self._renew_at)
         if t is None and self._lock.locked():
-            t = self._valid(now)  # still valid: serve it while another task renews it
+            # still valid: serve it while another task renews it
+            t = self._cached(now, self._expires_at)
         if t is not None:
             return t
         async with self._lock:  # one renewal in flight; the others wait here for it
             now = self._now()
-            return self._fresh(now) or await self._drive(self._renewal(now))
+            return self._cached(now, self._renew_at) or await self._drive(self._renewal(now))
 
     async def _drive(self, steps):
         # TokenClient._drive, awaiting the transport. A cancellation is not thrown into the
@@ -58,7 +59,11 @@ class AsyncTokenClient(ClientCore):
             h["Authorization"] = "Bearer " + t.access_token
             self._hook()
             r = await self._transport.request(method, url, body, h)
-            if not self._renew_after(r, t, attempt):
+            if r.status != 401 and self._refused is not t:
+                return r  # no 401 rule to apply (see TokenClient.request)
+            from .backoff import unauthorized
+
+            if not unauthorized(self, r, t, attempt):
                 return r
 
 

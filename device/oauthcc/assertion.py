@@ -1,9 +1,9 @@
 # client_secret_jwt (RFC 7523 section 2.2, as OpenID Connect Core 9 uses it): the token
 # request carries a short-lived JWT signed with HMAC-SHA256 over the client secret, so the
 # secret itself never leaves the device. Loaded only by a client with auth="jwt".
-from ._port import b64encode, const
-from .encoding import form_encode
+from ._port import const
 from .errors import OAuthError
+from .grant import b64encode, form_encode
 
 TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _LIFETIME = const(60)  # seconds: servers cap exp (Glewlwyd), a replay is only worth this long

@@ -1,5 +1,6 @@
-# After a failed attempt: when the next one may go out. Loaded at the first failure only, so
-# a plain fetch never carries it (make bench). The one module besides client.py and
+# After a failed attempt: when the next one may go out; and after an API's 401, whether a
+# forced renewal may (the 401 rule). Loaded at the first failure or 401 only, so a plain
+# fetch never carries it (make bench). The one module besides client.py, grant.py and
 # clientstate.py that writes ClientCore's fields.
 from ._port import DAY_MS, const
 
@@ -56,6 +57,23 @@ def failed(c, e):
     c._save()
 
 
+def refresh_failed(c, e):
+    # after client c's refresh grant failed with e: True when the client credentials go now
+    # (the refresh token dropped), False when e is raised
+    if getattr(e, "retryable", True) or c._refresh is None:  # OSError, MemoryError: True
+        # (None: clientauth.search has tried the client credentials)
+        if c._token is None:
+            # expired: the next attempt asks with the client credentials, a refresh grant
+            # that keeps failing cannot keep the device out
+            c._refresh = None
+        return False
+    # invalid_grant (expired or revoked), or a server that will not refresh: the client
+    # credentials still work, so drop the refresh token and use them
+    c._refresh = None
+    c._say("refresh refused (%s): new client-credentials grant" % e.error)
+    return True
+
+
 def permanent(e):
     # OAuthError.permanent: a 4xx answer with a PERMANENT code, or tls_verification_failed
     # (no answer at all)
@@ -68,3 +86,25 @@ def _random(n):
     import random
 
     return random.getrandbits(30) % (n + 1)
+
+
+def unauthorized(c, r, t, attempt):
+    """The 401 rule, after API answer r to token t (both shells' request(), for a 401 or the
+    first answer after t was refused): True for one forced renewal and retry per call, for a
+    token the API stopped accepting. When the renewed token is refused too, the fault is the
+    API's: no more forced renewals for that token (until it expires, or a call with it
+    succeeds), so an API answering 401 to everything is not a token request per call."""
+    if r.status != 401:
+        if c._refused is t:
+            c._refused = None  # the API takes it again
+            c._save()
+        return False
+    if attempt or c._refused is t:
+        if c._refused is not t:
+            c._refused = t
+            c._save()  # with the token, so that a boot keeps to the rule
+        return False
+    c._say("API answered 401: renewing the token once")
+    if c._token is t:  # a concurrent call may have renewed it already
+        c.invalidate()
+    return True

@@ -5,19 +5,23 @@ from . import _port
 from .errors import OAuthError
 from .http import origin
 
-# auth="auto": Basic with RFC 6749 2.3.1 encoding, Basic raw, the form body, in this order;
-# the profiles that pin Basic try its two encodings, wicked the body only (see clientauth.py)
-_AUTO = ("basic", "raw", "post")
+# A renewal's code serves the renewal only: grant (the request, with the encoders) is loaded
+# to build each token request and let go before it is sent, answer (the parse, the accept)
+# is loaded once the answer has arrived and let go after the renewal, so that neither is in
+# the heap while the answer is read, the renewal's tightest moment, nor in a cached-token
+# call's (make bench). Token lives in errors.py, or every cached token would hold their
+# code. With them go the modules a renewal may load: scopes, clientstate (a store's) and
+# clientauth (a refusal's), which hold their code too, and configure (the construction's).
+# _RENEWAL: what every renewal loads (bench: the .mpy of a fetch).
+_RENEWAL = ("grant", "answer")
+_AFTER = _RENEWAL + ("scopes", "clientstate", "clientauth", "configure")
 
 
-# grant and encoding serve a renewal only: loaded by it and let go after it, so that a
-# cached-token call runs in the heap their code took (make bench: in use after a cycle).
-# Token lives in errors.py, or every cached token would hold grant's code. With them go the
-# modules a renewal may load: scopes, clientstate (a store's) and clientauth (a refusal's),
-# which hold grant's or encoding's code too. _RENEWAL: what every renewal loads (bench: the
-# .mpy of a fetch).
-_RENEWAL = ("grant", "encoding")
-_AFTER = _RENEWAL + ("scopes", "clientstate", "clientauth")
+def _collect():
+    if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
+        import gc
+
+        gc.collect()
 
 
 class ClientCore:
@@ -33,66 +37,15 @@ class ClientCore:
     # hook, not part of the request, so its exception propagates as it is and changes nothing
     on_request = None
 
-    def __init__(self, token_url, client_id, client_secret, scope=None, *, auth="auto",
-                 scope_separator=" ", params=None, ca=None, verify=True, leeway=30,
-                 default_expires_in=600, basic_encode=None, api_origins=(), timeout=10,
-                 deadline=30, backoff_base=2, backoff_cap=900, transport=None, clock=None,
-                 store=None, log=None, rand=None, client_cert=None, client_key=None):
-        tries = _AUTO if auth == "auto" else auth
-        if (tries not in (_AUTO, ("basic", "raw"), ("post",)) or basic_encode is not None
-                or not isinstance(client_secret, str) or not client_secret
-                or not isinstance(client_id, str) or not client_id):
-            from .clientauth import methods  # a pinned method, a list, no secret: checked there
+    def __init__(self, token_url, client_id, client_secret, scope=None, **options):
+        # the options (docs/library.md: an unknown one is a TypeError), checked and kept by
+        # configure.py, which only the construction needs: let go after it, with what the
+        # saved state's load took (_AFTER)
+        from .configure import configure
 
-            tries = methods(auth, basic_encode, client_id, client_secret, client_cert or transport)
-        self._tries = tries  # the methods to try, in order
-        self._method = None  # the one the search found (None: the first of _tries)
-        self.token_url = token_url
-        self.client_id = client_id
-        self._secret = client_secret
-        if scope is not None and not isinstance(scope, str):
-            scope = scope_separator.join(scope)
-        self.scope = scope or None
-        self.auth = auth
-        self.params = params
-        self.leeway_ms = int(leeway * 1000)
-        self.default_expires_in = default_expires_in
-        self.backoff_base_ms = int(backoff_base * 1000)
-        self.backoff_cap_ms = int(backoff_cap * 1000)
-        self._origins = [origin(token_url)] + [origin(u) for u in api_origins]
-        self._clock = clock or _port
-        if transport is None:
-            T = self._Transport
-            if T is None:  # imported only here: the asyncio client never loads it
-                import gc
-
-                gc.collect()  # the module's code lands low, not between garbage (make bench)
-                from .transport import Transport as T
-            # the transport asks the same clock whether certificate dates can be checked; it
-            # keeps its connection for the next request (close() ends it)
-            transport = T(ca, verify, timeout, deadline, clock=self._clock, keepalive=True)
-            if client_cert or client_key:
-                from .clientcert import attach  # mutual TLS: into the transport's context
-
-                attach(transport, client_cert, client_key)
-        self._transport = transport
-        self._store = store
-        self._log = log
-        self._rand = rand  # None: backoff's default
-        self._token = None
-        self._refresh = None
-        self._renew_at = 0
-        self._expires_at = 0
-        self._failures = 0
-        self._next = None  # ticks before which no attempt is made, or None
-        self.latched = None  # the permanent OAuthError of the last attempt, while it waits
-        self.last_error = None
-        self._seen = self._clock.ticks_ms()  # the last call, on both clocks (see _now)
-        self._seen_wall = self._clock.unix_time()
-        if store is not None:
-            from .clientstate import load
-
-            load(self)  # best effort: a store that fails or holds junk changes nothing
+        try:
+            configure(self, token_url, client_id, client_secret, scope, **options)
+        finally:
             _port.release(_AFTER)
 
     def __repr__(self):  # no secret, no token
@@ -124,23 +77,18 @@ class ClientCore:
         self._seen_wall = w
         return now
 
-    def _fresh(self, now):
-        """The cached token while it needs no renewal, else None."""
+    def _cached(self, now, until):
+        """The cached token while now is before until, else None: until _renew_at, while it
+        needs no renewal; until _expires_at, while it is within its lifetime (the leeway may
+        have passed)."""
         t = self._token
-        if t is not None and self._clock.ticks_diff(self._renew_at, now) > 0:
-            return t
-        return None
-
-    def _valid(self, now):
-        """The cached token while it is within its lifetime (the leeway may have passed)."""
-        t = self._token
-        if t is not None and self._clock.ticks_diff(self._expires_at, now) > 0:
+        if t is not None and self._clock.ticks_diff(until, now) > 0:
             return t
         return None
 
     def _renewal(self, now):
         # While renewal fails, a token still within its lifetime keeps being served.
-        t = self._valid(now)
+        t = self._cached(now, self._expires_at)
         try:
             wait = self._wait(now)
             if wait:
@@ -155,6 +103,93 @@ class ClientCore:
                 self._say("renewal failed, token still valid: %s" % e)
                 return t
             raise
+        finally:
+            _port.release(_AFTER)
+
+    def _obtain(self):
+        # the refresh grant while it holds a refresh token, else the client-credentials
+        # grant; yields each request, returns the Token, accepted. A failure goes to
+        # backoff.failed before it is raised. grant and answer: see _RENEWAL
+        k = self._clock
+        rt = self._refresh
+        try:
+            while True:  # one pass a grant: the refresh grant's refusal falls to the next pass
+                try:
+                    m = self._method or self._tries[0]
+                    gt = "client_credentials" if rt is None else "refresh_token"
+                    if m == "jwt":
+                        from . import assertion  # client_secret_jwt: the secret stays here
+
+                        body, headers = assertion.build(self, gt, rt)
+                    else:
+                        _collect()  # grant's code lands low, not between garbage (make bench)
+                        from .grant import build
+
+                        body, headers = build(self.client_id, self._secret, gt, self.scope, rt,
+                                              self.params, m)
+                        build = None  # its code is garbage once released: not held while the
+                        _port.release(_RENEWAL[:1])  # answer is read
+                    start = k.ticks_ms()
+                    r = yield "POST", self.token_url, body, headers
+                    body = headers = None
+                    _collect()  # answer's code lands low, in what the request left
+                    from . import answer
+
+                    try:
+                        t = answer.parse(r.status, r.headers, r.body, k.unix_time())
+                    except OAuthError as e:
+                        from .clientauth import search  # a refusal: auto's other methods
+
+                        t = yield from search(self, e, rt)
+                    break
+                except (OAuthError, OSError, MemoryError) as e:
+                    if rt is None:
+                        raise
+                    from .backoff import refresh_failed  # a failure's code: loaded by one
+
+                    if not refresh_failed(self, e):
+                        raise
+                    rt = None
+        except (OAuthError, OSError, MemoryError) as e:
+            # the backoff, or a permanent error's long wait: in backoff.py, loaded at the
+            # first failure, so that a plain fetch never carries it
+            from .backoff import failed
+
+            failed(self, e)
+            raise
+        if t.refresh_token is None:
+            # the server keeps the old refresh token valid (None after a refused refresh)
+            t.refresh_token = self._refresh
+        if t.expires_in is None:
+            from . import jwt
+
+            try:
+                t.expires_in = jwt.lifetime(jwt.claims(t.access_token))
+            except ValueError:
+                pass
+            t.expires_in = t.expires_in or self.default_expires_in
+        # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
+        # a day (DAY_MS) a deadline beyond what the ticks can hold (docs/security.md). The
+        # minimum counts from the answer: a server slower than 10 s would be one per call too
+        if t.expires_in < 10:
+            start = k.ticks_ms()
+        t.expires_in = min(max(t.expires_in, 10), 86400)
+        g = t.scope
+        if g is None:
+            t.scope = self.scope  # RFC 6749 5.1: no scope in the answer, the one asked for
+        # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
+        # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
+        elif g != self.scope or "/" in g:
+            from .scopes import differs
+
+            if differs(self.scope, g):
+                self._say("granted scope %.200r differs from requested" % g)  # repr: no CR
+        answer.accept(self, t, start, t.expires_in * 1000)
+        self._failures = 0
+        self._next = None
+        self.latched = self.last_error = None
+        self._save()
+        return t
 
     def invalidate(self):
         """Forget the access token (the refresh token is kept for the renewal)."""
@@ -185,105 +220,6 @@ class ClientCore:
     def _wait(self, now):
         n = self._next
         return 0 if n is None else max(0, self._clock.ticks_diff(n, now))
-
-    # -- talking to the token endpoint -------------------------------------------------------
-
-    def _obtain(self):
-        try:
-            rt = self._refresh
-            if rt is not None:
-                try:
-                    return (yield from self._grant("refresh_token", rt))
-                except (OAuthError, OSError, MemoryError) as e:
-                    if not isinstance(e, OAuthError) or e.retryable or self._refresh is None:
-                        # (None: clientauth.search has tried the client credentials)
-                        if self._token is None:
-                            # expired: the next attempt asks with the client credentials, a
-                            # refresh grant that keeps failing cannot keep the device out
-                            self._refresh = None
-                        raise
-                    # invalid_grant (expired or revoked), or a server that will not refresh:
-                    # the client credentials still work, so drop the refresh token and use them
-                    self._refresh = None
-                    self._say("refresh refused (%s): new client-credentials grant" % e.error)
-            return (yield from self._grant("client_credentials"))
-        except (OAuthError, OSError, MemoryError) as e:
-            # the backoff, or a permanent error's long wait: in backoff.py, loaded at the
-            # first failure, so that a plain fetch never carries it
-            from .backoff import failed
-
-            failed(self, e)
-            raise
-        finally:
-            _port.release(_AFTER)
-
-    def _grant(self, grant_type, rt=None):
-        if _port.MICROPYTHON:  # CPython needs no help, and a full collection there costs ms
-            import gc
-
-            gc.collect()  # grant's code lands low, not between garbage (make bench)
-        from . import grant  # a renewal's own code: let go after it (_AFTER)
-
-        c = self._clock
-        m = self._method or self._tries[0]
-        if m == "jwt":
-            from .assertion import build  # client_secret_jwt: the secret stays here
-
-            body, headers = build(self, grant_type, rt)
-        else:
-            body, headers = grant.build(self.client_id, self._secret, grant_type, self.scope,
-                                        rt, self.params, m)
-        start = c.ticks_ms()
-        r = yield "POST", self.token_url, body, headers
-        body = headers = None
-        try:
-            t = grant.parse(r.status, r.headers, r.body, c.unix_time())
-        except OAuthError as e:
-            from .clientauth import search  # a refusal: auto's other methods, if any (or raise)
-
-            t = yield from search(self, e, rt)
-        if t.refresh_token is None:
-            # the server keeps the old refresh token valid (None after a refused refresh)
-            t.refresh_token = self._refresh
-        if t.expires_in is None:
-            from . import jwt
-
-            try:
-                t.expires_in = jwt.lifetime(jwt.claims(t.access_token))
-            except ValueError:
-                pass
-            t.expires_in = t.expires_in or self.default_expires_in
-        # 10 s to a day, whatever the server says: 0 would mean a request per call, more than
-        # a day (DAY_MS) a deadline beyond what the ticks can hold (docs/security.md). The
-        # minimum counts from the answer: a server slower than 10 s would be one per call too
-        if t.expires_in < 10:
-            start = c.ticks_ms()
-        t.expires_in = min(max(t.expires_in, 10), 86400)
-        g = t.scope
-        if g is None:
-            t.scope = self.scope  # RFC 6749 5.1: no scope in the answer, the one asked for
-        # the scope answered as asked, without bearer prefixes (Org/, Per/): no need to load
-        # scopes ("/" is in the firmware's strings, "Org/" would be one more on the heap)
-        elif g != self.scope or "/" in g:
-            from .scopes import differs
-
-            if differs(self.scope, g):
-                self._say("granted scope %.200r differs from requested" % g)  # repr: no CR
-        self._accept(t, start, t.expires_in * 1000)
-        self._failures = 0
-        self._next = None
-        self.latched = self.last_error = None
-        self._save()
-        return t
-
-    def _accept(self, t, start, lifetime_ms):
-        lifetime_ms = min(lifetime_ms, _port.DAY_MS)
-        # a leeway of at most a quarter of the lifetime, so a short token is not "always expired"
-        leeway = min(self.leeway_ms, lifetime_ms // 4)
-        self._token = t
-        self._refresh = t.refresh_token
-        self._expires_at = self._clock.ticks_add(start, lifetime_ms)
-        self._renew_at = self._clock.ticks_add(start, lifetime_ms - leeway)
 
     # -- persistence (optional): a store sees only state() and restore(). Their code is in
     # clientstate.py, loaded only by a client that has a store: a fetch never carries it.
@@ -326,7 +262,7 @@ class ClientCore:
             h.update(headers)
         return body, h
 
-    _refused = None  # the renewed token the API refused too (see _renew_after)
+    _refused = None  # the renewed token the API refused too (see backoff.unauthorized)
 
     def _hook(self):
         # before every request of both shells, token and API alike, so a blocking app feeds
@@ -336,26 +272,6 @@ class ClientCore:
         f = self.on_request
         if f is not None:
             f()
-
-    def _renew_after(self, r, t, attempt):
-        """The 401 rule: one forced renewal and retry per call, for a token the API stopped
-        accepting. When the renewed token is refused too, the fault is the API's: no more
-        forced renewals for that token (until it expires, or a call with it succeeds), so an
-        API answering 401 to everything is not a token request per call."""
-        if r.status != 401:
-            if self._refused is t:
-                self._refused = None  # the API takes it again
-                self._save()
-            return False
-        if attempt or self._refused is t:
-            if self._refused is not t:
-                self._refused = t
-                self._save()  # with the token, so that a boot keeps to the rule
-            return False
-        self._say("API answered 401: renewing the token once")
-        if self._token is t:  # a concurrent call may have renewed it already
-            self.invalidate()
-        return True
 
 
 class TokenClient(ClientCore):
@@ -375,7 +291,7 @@ class TokenClient(ClientCore):
         is still within its lifetime (only the leeway has passed) keeps being served.
         """
         now = self._now()
-        return self._fresh(now) or self._drive(self._renewal(now))
+        return self._cached(now, self._renew_at) or self._drive(self._renewal(now))
 
     def _drive(self, steps):
         # carry each request of the renewal, hand back its answer or its failure
@@ -394,7 +310,7 @@ class TokenClient(ClientCore):
 
     def request(self, method, url, body=None, headers=None):
         """Call an API with the bearer token. A 401 answer gets one forced renewal and one
-        retry, none while the token it renewed to was refused too (see _renew_after). The
+        retry, none while the token it renewed to was refused too (backoff.unauthorized). The
         token is only sent to the token URL's origin and api_origins."""
         body, h = self._api_prepare(url, body, headers)
         for attempt in (0, 1):
@@ -402,5 +318,9 @@ class TokenClient(ClientCore):
             h["Authorization"] = "Bearer " + t.access_token
             self._hook()
             r = self._transport.request(method, url, body, h)
-            if not self._renew_after(r, t, attempt):
+            if r.status != 401 and self._refused is not t:
+                return r  # no 401 rule to apply: its code is loaded only when there is
+            from .backoff import unauthorized
+
+            if not unauthorized(self, r, t, attempt):
                 return r

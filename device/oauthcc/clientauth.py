@@ -7,8 +7,8 @@
 # it), "post" (client_secret_post: both in the form body), "jwt" (client_secret_jwt, RFC 7523:
 # an HS256 assertion, the secret never sent) and "tls" (tls_client_auth and
 # self_signed_tls_client_auth, RFC 8705: the client certificate authenticates).
-from .encoding import quote
 from .errors import OAuthError
+from .grant import quote
 
 _AUTO = ("basic", "raw", "post")
 _SAID = {"basic": "Basic (RFC 6749 2.3.1 encoding)", "raw": "Basic (raw id and secret)",
@@ -69,7 +69,8 @@ def search(c, e, rt):
     came."""
     if searching(c, e) is None:
         raise e  # pinned, or a refusal no encoding explains
-    from .grant import build, parse
+    from .answer import parse
+    from .grant import build
 
     m = c._method or c._tries[0]
     c._method = None  # refused: found again below, or the first of _tries next time

@@ -2,9 +2,9 @@
 # ClientCore.state() and restore(), and the best-effort load and save of a client with a
 # store. Kept apart so that a client without a store never loads it; with backoff.py, the
 # only module besides client.py that reads and writes ClientCore's fields.
-from ._port import DAY_MS, b64encode, const
+from ._port import DAY_MS, b2a_base64, const
+from .answer import accept, vschar
 from .errors import OAuthError, Token
-from .grant import vschar
 
 _VERSION = const(1)
 _MAX_FAILURES = const(1_000_000)
@@ -22,7 +22,7 @@ _MAX_NESTING = const(8)  # a token whose extra fields nest deeper is not restore
 #   next           Unix seconds before which no attempt is made
 #   token          the access token's fields, "exp" its end in Unix seconds, "refused"
 #                  true when the API refused it after a forced renewal (the 401 rule:
-#                  ClientCore._renew_after), so that rule holds across deep sleep
+#                  backoff.unauthorized), so that rule holds across deep sleep
 #   refresh_token
 #   auth           the client authentication auth="auto" found ("basic", "raw", "post"), so
 #                  a fetch after a boot sends one request; a state of another client id,
@@ -75,7 +75,7 @@ def restore(c, s):
     c._latches = min(_int(s.get("latches"), _MAX_FAILURES) or 0, c._failures)
     c.latched = _latched(s.get("latched"))
     rt = s.get("refresh_token")
-    c._refresh = rt if vschar(rt) else None  # as at receipt (grant.parse)
+    c._refresh = rt if vschar(rt) else None  # as at receipt (answer.parse)
     if s.get("auth") in c._tries:  # only a method this configuration may use
         c._method = s["auth"]
     if now is None:
@@ -93,7 +93,7 @@ def restore(c, s):
         left = exp - now - 1 if exp is not None else 0  # - 1: the second unix_time() drops
         t = _token(d, c._refresh)
         if t is not None and left > 0:
-            c._accept(t, c._now(), min(left, DAY_MS // 1000) * 1000)
+            accept(c, t, c._now(), min(left, DAY_MS // 1000) * 1000)
             if d.get("refused") is True:
                 c._refused = t
 
@@ -197,7 +197,7 @@ def _key(c):
             v = _bytes(v)
             h.update(("%d\n" % len(v)).encode())
             h.update(v)
-        k = c._fp = b64encode(h.digest()[:12]).decode()
+        k = c._fp = b2a_base64(h.digest()[:12])[:-1].decode()  # no newline
     return k
 
 

@@ -91,7 +91,7 @@ def raises(exc_type, fn, *args, **kw):
 
 
 def b64url_encode(data):
-    from oauthcc._port import b64encode
+    from oauthcc.grant import b64encode
 
     if isinstance(data, str):
         data = data.encode()

@@ -14,8 +14,7 @@ import mainloop
 import settings
 from state import RTCStore, Shared
 
-from oauthcc import OAuthError, TokenClient
-from oauthcc.grant import Token
+from oauthcc import OAuthError, Token, TokenClient
 from oauthcc.http import Response
 from oauthcc.store import FileStore, MemoryStore
 from support import (

@@ -1,7 +1,6 @@
 # End to end against the stub authorization server, every seed profile, on both runtimes.
 import oauthcc
-from oauthcc import OAuthError, TokenClient
-from oauthcc.grant import Token
+from oauthcc import OAuthError, Token, TokenClient
 from oauthcc.http import Response
 from oauthcc.roles import active_roles
 from oauthcc.store import MemoryStore
@@ -399,6 +398,19 @@ def test_bearer_token_only_sent_to_configured_origins():
     e = raises(ValueError, c.request, "GET", "http://127.0.0.2:9/steal")
     assert "not sent" in str(e)
     assert log() == []  # not even a token fetch
+
+
+def test_an_unknown_option_is_a_type_error_and_the_construction_code_is_let_go():
+    import sys
+
+    from oauthcc.aio import AsyncTokenClient
+
+    for cls in (TokenClient, AsyncTokenClient):
+        raises(TypeError, cls, url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, leway=5)
+        raises(TypeError, cls, url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, "read", "x")
+        c = cls(url("/oauth/token"), CLIENT_ID, CLIENT_SECRET, "read", leeway=5, timeout=3)
+        assert c.scope == "read" and c.client_id == CLIENT_ID
+        assert "oauthcc.configure" not in sys.modules  # it serves the construction only
 
 
 def test_retryable_failure_backs_off_without_network():

@@ -6,11 +6,11 @@ import asyncio
 import json
 import random
 
-from oauthcc import OAuthError, TokenClient, httpdate
+from oauthcc import OAuthError, Token, TokenClient, httpdate
 from oauthcc._port import ticks_add, ticks_ms
 from oauthcc.aio import AsyncTokenClient
+from oauthcc.answer import parse
 from oauthcc.encoding import b64url_decode
-from oauthcc.grant import Token, parse
 from oauthcc.http import Reader, Response, read_response
 from oauthcc.httpdate import retry_after
 from oauthcc.jwt import claims

@@ -1,7 +1,8 @@
 import json
 
-from oauthcc import OAuthError, httpdate
-from oauthcc.grant import Token, build, parse
+from oauthcc import OAuthError, Token, httpdate
+from oauthcc.answer import parse
+from oauthcc.grant import build
 from oauthcc.httpdate import retry_after
 from support import make_jwt, raises
 

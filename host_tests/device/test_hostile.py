@@ -8,10 +8,10 @@ import sys
 import time
 from errno import ECONNREFUSED, ETIMEDOUT
 
-from oauthcc import OAuthError, TokenClient, from_profile
+from oauthcc import OAuthError, Token, TokenClient, from_profile
 from oauthcc.aio import AsyncTokenClient
 from oauthcc.aiotransport import AsyncTransport
-from oauthcc.grant import Token, parse
+from oauthcc.answer import parse
 from oauthcc.http import Response
 from oauthcc.roles import active_roles
 from oauthcc.store import MemoryStore

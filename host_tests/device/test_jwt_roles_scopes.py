@@ -1,5 +1,4 @@
-from oauthcc import jwt, scopes
-from oauthcc.grant import Token
+from oauthcc import Token, jwt, scopes
 from oauthcc.roles import RoleBitField, active_roles
 from support import make_jwt, raises
 
