@@ -11,7 +11,7 @@ from .http import Base, Reader, Response, head, read_response  # noqa: F401
 _CHUNK = const(512)  # bytes per socket read: small, fixed
 
 
-def _within(settimeout, timeout_ms, deadline, fn, arg):
+def _within(settimeout, timeout_ms, deadline, fn, *args, **kw):
     # fn(arg) under the per-read timeout, shortened to what is left of the deadline. One
     # argument, no *args or **kw: those would allocate a tuple and a dict on every read
     ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))
@@ -21,7 +21,7 @@ def _within(settimeout, timeout_ms, deadline, fn, arg):
         raise timeout(True)
     settimeout(ms / 1000)
     try:
-        return fn(arg)
+        return fn(*args)
     except OSError as e:
         # EAGAIN: what SO_RCVTIMEO gives on the unix port; CPython: "timed out"
         if e.args and e.args[0] in (ETIMEDOUT, EAGAIN) or "timed out" in str(e):
