@@ -21,10 +21,8 @@ def connect(ctx, raw, host, line, timeout_ms, deadline, within):
     gc.collect()  # the handshake needs the largest free blocks we can give it
     try:
         if not MICROPYTHON:
-            def wrap(raw):  # within takes no keywords
-                return ctx.wrap_socket(raw, server_hostname=host)
-
-            return within(raw.settimeout, timeout_ms, deadline, wrap, raw), line
+            return within(raw.settimeout, timeout_ms, deadline, ctx.wrap_socket, raw,
+                          server_hostname=host), line
         sock = ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
         try:
             import select

@@ -12,8 +12,7 @@ _CHUNK = const(512)  # bytes per socket read: small, fixed
 
 
 def _within(settimeout, timeout_ms, deadline, fn, *args, **kw):
-    # fn(arg) under the per-read timeout, shortened to what is left of the deadline. One
-    # argument, no *args or **kw: those would allocate a tuple and a dict on every read
+    # fn(*args, **kw) under the per-read timeout, shortened to what is left of the deadline
     ms = max(0, min(timeout_ms, ticks_diff(deadline, ticks_ms())))
     if not ms:
         from .untrusted import timeout  # as every failure's code: loaded only then
@@ -21,7 +20,7 @@ def _within(settimeout, timeout_ms, deadline, fn, *args, **kw):
         raise timeout(True)
     settimeout(ms / 1000)
     try:
-        return fn(*args)
+        return fn(*args, **kw)
     except OSError as e:
         # EAGAIN: what SO_RCVTIMEO gives on the unix port; CPython: "timed out"
         if e.args and e.args[0] in (ETIMEDOUT, EAGAIN) or "timed out" in str(e):
