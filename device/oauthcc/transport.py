@@ -78,6 +78,11 @@ class Transport(Base):
 
                     sock, line = connect(ctx, raw, addr, line, self.timeout_ms, deadline,
                                          _within)
+                    if MICROPYTHON:
+                        import gc
+
+                        gc.collect()  # the handshake's garbage: its holes merged before the
+                        # head is built and the answer read, the renewal's tightest moment
             # Only now, with the server verified, does anything secret leave the device.
             # CPython's TLS socket detaches the raw one (set its timeout); MicroPython's has
             # no settimeout and reads through the raw socket (set that one's)
