@@ -61,9 +61,7 @@ class AsyncTokenClient(ClientCore):
             r = await self._transport.request(method, url, body, h)
             if r.status != 401 and self._refused is not t:
                 return r  # no 401 rule to apply (see TokenClient.request)
-            from .backoff import unauthorized
-
-            if not unauthorized(self, r, t, attempt):
+            if not self._unauthorized(r, t, attempt):
                 return r
 
 

@@ -264,6 +264,16 @@ class ClientCore:
 
     _refused = None  # the renewed token the API refused too (see backoff.unauthorized)
 
+    def _unauthorized(self, r, t, attempt):
+        # the 401 rule (backoff.unauthorized), let go before the renewal it may ask for: that
+        # renewal's heap does not hold its code (make bench: 401 + refresh)
+        from .backoff import unauthorized
+
+        try:
+            return unauthorized(self, r, t, attempt)
+        finally:
+            _port.release(("backoff",))
+
     def _hook(self):
         # before every request of both shells, token and API alike, so a blocking app feeds
         # its watchdog between the requests of one call. Outside the renewal's failure
@@ -320,7 +330,5 @@ class TokenClient(ClientCore):
             r = self._transport.request(method, url, body, h)
             if r.status != 401 and self._refused is not t:
                 return r  # no 401 rule to apply: its code is loaded only when there is
-            from .backoff import unauthorized
-
-            if not unauthorized(self, r, t, attempt):
+            if not self._unauthorized(r, t, attempt):
                 return r
