@@ -24,10 +24,10 @@ from oauthcc.tlsctx import ca_certs
 from oauthcc.transport import _within
 from support import FakeClock, FakeSocket
 
-EXAMPLES = 2500
+EXAMPLES = 1500
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
-CLIENT_EXAMPLES = 1000  # each drives the whole client: ten times a parser's time
+CLIENT_EXAMPLES = 600  # each drives the whole client: ten times a parser's time
 RAN = {}
 
 

@@ -20,7 +20,7 @@ from oauthcc.tlsctx import ca_certs
 from oauthcc.transport import _within
 from support import FakeClock, FakeSocket, b64url_encode, make_jwt
 
-ROUNDS = 1500
+ROUNDS = 1000
 SEEDS = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{\"a\": [1,2]}",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
