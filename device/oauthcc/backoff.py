@@ -1,7 +1,6 @@
 # After a failed attempt: when the next one may go out; and after an API's 401, whether a
 # forced renewal may (the 401 rule). Loaded at the first failure or 401 only, so a plain
-# fetch never carries it (make bench). The one module besides client.py, grant.py and
-# clientstate.py that writes ClientCore's fields.
+# fetch never carries it (make bench). It writes ClientCore's fields, as clientstate.py says.
 from ._port import DAY_MS, const
 
 # Codes of a 4xx answer that cannot succeed until the configuration (or the grant on the

@@ -128,7 +128,7 @@ class ClientCore:
                         body, headers = build(self.client_id, self._secret, gt, self.scope, rt,
                                               self.params, m)
                         build = None  # its code is garbage once released: not held while the
-                        _port.release(_RENEWAL[:1])  # answer is read
+                        _port.release(("grant",))  # answer is read
                     start = k.ticks_ms()
                     r = yield "POST", self.token_url, body, headers
                     body = headers = None
@@ -238,10 +238,7 @@ class ClientCore:
 
     def _save(self):
         if self._store is not None:
-            if _port.MICROPYTHON:
-                import gc
-
-                gc.collect()  # clientstate's code lands low, not between garbage (make bench)
+            _collect()  # clientstate's code lands low, not between garbage (make bench)
             from .clientstate import save
 
             save(self)  # best effort: a failed save is logged, the token in RAM stays

@@ -1,7 +1,8 @@
 # ClientCore's persistence half: its state as a JSON-able dict and back, behind
 # ClientCore.state() and restore(), and the best-effort load and save of a client with a
-# store. Kept apart so that a client without a store never loads it; with backoff.py, the
-# only module besides client.py that reads and writes ClientCore's fields.
+# store. Kept apart so that a client without a store never loads it. ClientCore's fields are
+# written by client.py and the modules it loads for a moment: configure.py, answer.py,
+# clientauth.py, backoff.py and this one.
 from ._port import DAY_MS, b2a_base64, const
 from .answer import accept, vschar
 from .errors import OAuthError, Token

@@ -34,11 +34,12 @@ def connect(ctx, raw, host, line, timeout_ms, deadline, within):
     """(the TLS socket over the connected socket raw, what is left of the request line to
     send): the blocking transport's bounded handshake. Its code (handshake.py) serves the
     handshake only: let go after it, it is not resident while the answer is read."""
-    import gc
+    from ._port import MICROPYTHON, release
 
-    from ._port import release
+    if MICROPYTHON:  # CPython needs no help (and handshake.connect collects anyway)
+        import gc
 
-    gc.collect()  # its code lands low, not between garbage
+        gc.collect()  # its code lands low, not between garbage
     from .handshake import connect
 
     try:
