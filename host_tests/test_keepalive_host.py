@@ -22,6 +22,27 @@ def _answer(body):
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
+def _next_head(c, buf):
+    # the next request head on connection c, buf what came after the last one: (head, what
+    # came after it), or None at EOF
+    while b"\r\n\r\n" not in buf:
+        data = c.recv(4096)
+        if not data:
+            return None
+        buf += data
+    head, _, buf = buf.partition(b"\r\n\r\n")
+    return head, buf
+
+
+def _listen():
+    # a listening socket on 127.0.0.1 (accept bounded by 5 s) and the URL that reaches it
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    ls.settimeout(5)
+    return ls, "http://127.0.0.1:%d/x" % ls.getsockname()[1]
+
+
 class Idler:
     """A 127.0.0.1 server: each connection answers every request with a 200 whose body names
     the connection and the request ("c1r1", ...); after the first answer of the first
@@ -30,11 +51,7 @@ class Idler:
 
     def __init__(self, stray, close, after=0.05):
         self.stray, self.close, self.after = stray, close, after
-        self.ls = socket.socket()
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(4)
-        self.ls.settimeout(5)
-        self.url = "http://127.0.0.1:%d/x" % self.ls.getsockname()[1]
+        self.ls, self.url = _listen()
         self.conns = 0
         self.requests = []
         self.stop = False
@@ -57,12 +74,10 @@ class Idler:
         buf = b""
         try:
             for r in range(1, 5):  # bounded: a few requests per connection
-                while b"\r\n\r\n" not in buf:
-                    data = c.recv(4096)
-                    if not data:
-                        return
-                    buf += data
-                head, _, buf = buf.partition(b"\r\n\r\n")
+                got = _next_head(c, buf)
+                if got is None:
+                    return
+                head, buf = got
                 self.requests.append((n, head.split(b"\r\n")[0]))
                 c.sendall(_answer(b"c%dr%d" % (n, r)))
                 if n == 1 and r == 1:
@@ -146,11 +161,7 @@ class Closer:
 
     def __init__(self, hold=0.5, slow=0.4):
         self.hold, self.slow = hold, slow
-        self.ls = socket.socket()
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(4)
-        self.ls.settimeout(5)
-        self.url = "http://127.0.0.1:%d/x" % self.ls.getsockname()[1]
+        self.ls, self.url = _listen()
         self.posts = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -167,12 +178,10 @@ class Closer:
         buf = b""
         try:
             for r in range(1, 4):
-                while b"\r\n\r\n" not in buf:
-                    data = c.recv(4096)
-                    if not data:
-                        return
-                    buf += data
-                head, _, buf = buf.partition(b"\r\n\r\n")
+                got = _next_head(c, buf)
+                if got is None:
+                    return
+                head, buf = got
                 if head.startswith(b"POST"):
                     self.posts += 1
                 if n == 1 and r == 2:

@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+from errno import ECONNRESET, ETIMEDOUT
 
 from oauthcc._port import MICROPYTHON
 from oauthcc.errors import OAuthError
@@ -120,6 +121,65 @@ class Pollable(IOBase if MICROPYTHON else object):
         return _IDLE_FD[1]
 
 
+EPIPE = 32  # Linux; MicroPython's errno does not name it
+
+
+class Script:
+    """A socket module whose sockets each play one plan: (their answers, one given as each
+    request is sent and read in pieces of at most 7 bytes, and what they do when a request
+    finds none: "eof", "reset" on the next read, "pipe" at once, "timeout" on the next read,
+    "sendtimeout" at once)."""
+
+    SOCK_STREAM = 1
+
+    def __init__(self, *plans):
+        self.plans = list(plans)
+        self.sockets = []
+
+    def getaddrinfo(self, host, port, family=0, kind=0):
+        return [(2, 1, 6, "", (host, port))]
+
+    def socket(self, family, kind):
+        s = ScriptedSocket(*self.plans.pop(0))
+        self.sockets.append(s)
+        return s
+
+
+class ScriptedSocket(Pollable):
+    def __init__(self, answers, then="eof"):
+        self.answers, self.then = list(answers), then
+        self.data = self.sent = b""
+        self.closes = 0
+
+    def connect(self, addr):
+        pass
+
+    def settimeout(self, t):
+        pass
+
+    def sendall(self, data):
+        if not self.data:
+            if self.answers:
+                self.data = self.answers.pop(0)
+            elif self.then == "pipe":
+                raise OSError(EPIPE, "broken pipe")
+            elif self.then == "sendtimeout":  # CPython's socket.timeout: no errno
+                raise OSError("timed out")
+        self.sent += data
+
+    def recv(self, n):
+        if not self.data:
+            if self.then == "reset":
+                raise OSError(ECONNRESET, "reset by peer")
+            if self.then == "timeout":
+                raise OSError(ETIMEDOUT, "timed out")
+        out, self.data = self.data[:min(n, 7)], self.data[min(n, 7):]
+        return out
+
+    def close(self):
+        self.closes += 1
+
+
 class FakeSocket(Pollable):
     """Hands out the given bytes in pieces of at most `piece`, as a slow network would."""
 
@@ -213,7 +273,8 @@ def until_token(c, clock, most_ms=3 * DAY_MS, most_tries=200):
 
 
 class OnePool:
-    """The socket module, counting the sockets opened while another of them was still open."""
+    """The socket module, keeping every socket it opens; `two` counts the sockets opened
+    while another of them was still open (plain sockets: CPython's TLS detaches them)."""
 
     def __init__(self):
         self.SOCK_STREAM = socket.SOCK_STREAM
@@ -224,8 +285,11 @@ class OnePool:
         return socket.getaddrinfo(*a)
 
     def socket(self, *a):
-        if [s for s in self.opened if s.fileno() != -1]:
+        if self.still_open():
             self.two += 1
         s = socket.socket(*a)
         self.opened.append(s)
         return s
+
+    def still_open(self):
+        return [s for s in self.opened if s.fileno() != -1]

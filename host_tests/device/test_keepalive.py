@@ -5,9 +5,8 @@
 # are not kept; HTTPS reuse is one handshake; close() closes, and so does the client's.
 import asyncio
 import os
-import socket
 import time
-from errno import ECONNRESET, ETIMEDOUT
+from errno import ETIMEDOUT
 
 import oauthcc
 from oauthcc import OAuthError
@@ -21,7 +20,8 @@ from support import (
     CLIENT_SECRET,
     FakeClock,
     OnePool,
-    Pollable,
+    Script,
+    ScriptedSocket,
     admin_url,
     faults,
     log,
@@ -32,32 +32,8 @@ from support import (
 
 NEEDS_STUB = True
 NEEDS_TLS_STUB = True
-EPIPE = 32  # Linux; MicroPython's errno does not name it
 TRANSPORTS = (Transport, AsyncTransport)
 API = "/api/v1/resource"
-
-
-class Pool:
-    """The socket module, keeping every socket it opens; `two` counts the sockets opened
-    while another of them was still open (plain sockets: CPython's TLS detaches them)."""
-
-    def __init__(self):
-        self.SOCK_STREAM = socket.SOCK_STREAM
-        self.opened = []
-        self.two = 0
-
-    def getaddrinfo(self, *a):
-        return socket.getaddrinfo(*a)
-
-    def socket(self, *a):
-        if self.still_open():
-            self.two += 1
-        s = socket.socket(*a)
-        self.opened.append(s)
-        return s
-
-    def still_open(self):
-        return [s for s in self.opened if s.fileno() != -1]
 
 
 class Session:
@@ -65,7 +41,7 @@ class Session:
     its own (a connection is kept for its loop)."""
 
     def __init__(self, make, **kw):
-        self.pool = Pool()
+        self.pool = OnePool()
         self.t = make(pool=self.pool, keepalive=True, **kw)
         self.loop = asyncio.new_event_loop() if make is AsyncTransport else None
 
@@ -107,7 +83,7 @@ def test_back_to_back_requests_to_one_origin_share_one_connection():
 def test_a_bare_transport_keeps_nothing_and_says_so():
     reset(profile="generic")
     for make in TRANSPORTS:
-        pool = Pool()
+        pool = OnePool()
         t = make(pool=pool)
         for _ in range(2):
             if make is AsyncTransport:
@@ -287,7 +263,7 @@ def test_an_async_connection_is_kept_for_its_event_loop_only():
     # CPython: a new loop cannot use the streams of one that has ended, so the connection
     # is closed and a new one made; MicroPython has one loop, and keeps it
     reset(profile="generic")
-    pool = Pool()
+    pool = OnePool()
     t = AsyncTransport(pool=pool, keepalive=True)
     for _ in range(2):
         assert asyncio.run(t.request("GET", url(API))).status == 401
@@ -299,61 +275,6 @@ def test_an_async_connection_is_kept_for_its_event_loop_only():
 # -- what the transport decides, on canned sockets ------------------------------------------
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-
-class Script:
-    """A socket module whose sockets each play one plan: (their answers, one given as each
-    request is sent, and what they do when a request finds none: "eof", "reset" on the next
-    read, "pipe" at once, "timeout" on the next read, "sendtimeout" at once)."""
-
-    SOCK_STREAM = 1
-
-    def __init__(self, *plans):
-        self.plans = list(plans)
-        self.sockets = []
-
-    def getaddrinfo(self, host, port, family=0, kind=0):
-        return [(2, 1, 6, "", (host, port))]
-
-    def socket(self, family, kind):
-        s = Scripted(*self.plans.pop(0))
-        self.sockets.append(s)
-        return s
-
-
-class Scripted(Pollable):
-    def __init__(self, answers, then="eof"):
-        self.answers, self.then = list(answers), then
-        self.data = self.sent = b""
-        self.closes = 0
-
-    def connect(self, addr):
-        pass
-
-    def settimeout(self, t):
-        pass
-
-    def sendall(self, data):
-        if not self.data:
-            if self.answers:
-                self.data = self.answers.pop(0)
-            elif self.then == "pipe":
-                raise OSError(EPIPE, "broken pipe")
-            elif self.then == "sendtimeout":  # CPython's socket.timeout: no errno
-                raise OSError("timed out")
-        self.sent += data
-
-    def recv(self, n):
-        if not self.data:
-            if self.then == "reset":
-                raise OSError(ECONNRESET, "reset by peer")
-            if self.then == "timeout":
-                raise OSError(ETIMEDOUT, "timed out")
-        out, self.data = self.data[:min(n, 7)], self.data[min(n, 7):]
-        return out
-
-    def close(self):
-        self.closes += 1
 
 
 def test_a_kept_connection_closed_by_eof_reset_or_broken_pipe_is_retried_once():
@@ -439,16 +360,16 @@ def test_a_send_that_times_out_on_a_kept_connection_is_not_retried():
     assert e.args[0] == ETIMEDOUT and len(pool.sockets) == 1 and pool.sockets[0].closes == 1
 
 
-class Slow(Scripted):
+class Slow(ScriptedSocket):
     """A scripted socket whose reads each take `ms` of real time first (a slow server)."""
 
     def __init__(self, answers, ms):
-        Scripted.__init__(self, answers)
+        ScriptedSocket.__init__(self, answers)
         self.ms = ms
 
     def recv(self, n):
         time.sleep_ms(self.ms) if hasattr(time, "sleep_ms") else time.sleep(self.ms / 1000)
-        return Scripted.recv(self, n)
+        return ScriptedSocket.recv(self, n)
 
 
 def test_a_kept_connection_that_ends_after_a_wait_is_not_retried():

@@ -12,7 +12,7 @@ from oauthcc.errors import OAuthError
 from oauthcc.transport import Transport
 from support import (
     OnePool,
-    Pollable,
+    Script,
     faults,
     reset,
     url,
@@ -23,56 +23,12 @@ NEEDS_STUB = True  # the cycles of faults
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-class Script:
-    """A socket module whose sockets each play a list of answers, one given as each request is
-    sent, EOF when none is left (as test_keepalive's)."""
-
-    SOCK_STREAM = 1
-
-    def __init__(self, *plans):
-        self.plans = list(plans)
-        self.sockets = []
-
-    def getaddrinfo(self, host, port, family=0, kind=0):
-        return [(2, 1, 6, "", (host, port))]
-
-    def socket(self, family, kind):
-        s = Canned(self.plans.pop(0))
-        self.sockets.append(s)
-        return s
-
-
-class Canned(Pollable):
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.data = self.sent = b""
-        self.closes = 0
-
-    def connect(self, addr):
-        pass
-
-    def settimeout(self, t):
-        pass
-
-    def sendall(self, data):
-        if not self.data and self.answers:
-            self.data = self.answers.pop(0)
-        self.sent += data
-
-    def recv(self, n):
-        out, self.data = self.data[:n], self.data[n:]
-        return out
-
-    def close(self):
-        self.closes += 1
-
-
 def test_holds_a_chunked_answer_with_trailers_keeps_the_connection_in_step():
     # a chunked answer with trailer lines, then the next answer on the same connection: the
     # trailers are consumed up to their empty line, nothing left for the next request
     chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"2;ext=1\r\nok\r\n0\r\nX-Checksum: 1\r\nX-Other: 2\r\n\r\n")
-    pool = Script([chunked, OK])
+    pool = Script(([chunked, OK],))
     t = Transport(pool=pool, keepalive=True)
     assert t.request("GET", "http://h/").body == b"ok"
     assert t._conn is not None
@@ -139,12 +95,12 @@ def test_holds_no_socket_left_open_over_cycles_of_faults():
 def test_holds_a_head_answer_is_kept_and_a_204_with_a_body_is_not_reused_blindly():
     # HEAD and 204 have no body whatever their Content-Length says; bytes that came with them
     # (a body where none may be) are more than was asked for: not kept
-    pool = Script([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", OK])
+    pool = Script(([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", OK],))
     t = Transport(pool=pool, keepalive=True)
     assert t.request("HEAD", "http://h/").body == b""
     assert t.request("GET", "http://h/").body == b"ok" and len(pool.sockets) == 1
     t.close()
-    pool = Script([b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nok"])
+    pool = Script(([b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nok"],))
     t = Transport(pool=pool, keepalive=True)
     assert t.request("GET", "http://h/").status == 204
     assert t._conn is None and pool.sockets[0].closes == 1
